@@ -1,0 +1,18 @@
+"""Inference core shared by the CLI, the GUI, the TensorRT path and the trainer.
+
+Where things live:
+
+- ``skeleton``    the 133-keypoint COCO-WholeBody definition (names, parts, links, colours,
+                  flip pairs, OKS sigmas): the one place every other module reads it from.
+- ``codec``       the SimCC codec (label encoding for training, decoding for inference).
+- ``transforms``  box <-> (center, scale), affine crop matrices, YOLOX letterbox.
+- ``backends``    one ``Backend`` interface, one class per runtime (ONNX Runtime, ...).
+- ``models``      what each stage expects of a model file, and the check that says so clearly.
+- ``hub``         the released models and ``dwpose fetch``'s downloader.
+- ``detector``    YOLOX person detector (pre / infer / post).
+- ``pose``        RTMPose / DWPose top-down estimator (pre / infer / post).
+- ``tracking``    boxes from previous keypoints between detector runs, IoU identities.
+- ``pipeline``    detector + pose + tracking for one frame, with per-stage timings.
+- ``draw``        mmpose-style skeleton overlay; ``openpose`` the ControlNet pose map and JSON.
+- ``sources``     frames from an image, a folder, a video or a camera.
+"""

@@ -1,0 +1,24 @@
+"""Runtimes behind one interface; ``create_backend`` imports each one only when asked for."""
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+from .base import Backend, TensorSpec
+
+#: ``--backend`` name -> "module:Class", imported lazily so a missing runtime costs nothing.
+BACKENDS: dict[str, str] = {
+    "onnxruntime": "engines.backends.onnxruntime:OnnxRuntimeBackend",
+}
+
+
+def create_backend(name: str, path: str | Path, **options) -> Backend:
+    """Load ``path`` with the runtime called ``name`` (a key of ``BACKENDS``)."""
+    if name not in BACKENDS:
+        raise ValueError(f"unknown backend {name!r}; choose from {', '.join(sorted(BACKENDS))}")
+    module_name, class_name = BACKENDS[name].split(":")
+    cls = getattr(importlib.import_module(module_name), class_name)
+    return cls(path, **options)
+
+
+__all__ = ["BACKENDS", "Backend", "TensorSpec", "create_backend"]

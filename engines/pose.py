@@ -1,0 +1,90 @@
+"""RTMPose / DWPose top-down estimator: affine RGB crops -> SimCC logits -> image keypoints.
+
+Official preprocessing: box -> (center, scale) with padding 1.25, scale widened to the model's
+aspect ratio, rotation-free affine warp (INTER_LINEAR, zeros outside the image) to the input
+size, **RGB**, mean/std normalisation. All persons of a frame go through the model in one call
+when its batch axis is dynamic (in chunks of ``max_batch`` otherwise).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from .backends import Backend
+from .codec import SimCCCodec
+from .models import check_pose
+from .transforms import bbox_xyxy2cs, crop_to_image, fix_aspect_ratio, get_warp_matrix
+
+MEAN_RGB = (123.675, 116.28, 103.53)
+STD_RGB = (58.395, 57.12, 57.375)
+BBOX_PADDING = 1.25
+
+
+@dataclass
+class PoseBatch:
+    """Network input for a batch of crops and what is needed to map results back."""
+
+    blob: np.ndarray  # [N, 3, H, W] float32, normalised RGB
+    centers: np.ndarray  # [N, 2]
+    scales: np.ndarray  # [N, 2] crop size in image pixels (aspect-fixed)
+
+
+class RTMPose:
+    """Estimates 133 whole-body keypoints for each box of a BGR image.
+
+    Args:
+        backend: a loaded SimCC pose model; input size and split ratio are read from it.
+        mean, std: RGB normalisation (the official values by default).
+    """
+
+    def __init__(self, backend: Backend, mean=MEAN_RGB, std=STD_RGB) -> None:
+        io = check_pose(backend)
+        self.backend = backend
+        self.input_size = io.input_size  # (w, h)
+        self.num_keypoints = io.num_keypoints
+        self.codec = SimCCCodec(io.input_size, split_ratio=io.split_ratio)
+        self._mean = np.asarray(mean, dtype=np.float32)
+        self._std = np.asarray(std, dtype=np.float32)
+
+    def preprocess(self, image: np.ndarray, boxes: np.ndarray) -> PoseBatch:
+        """BGR image + [N, 4] xyxy boxes -> normalised RGB crops [N, 3, H, W]."""
+        w, h = self.input_size
+        centers, scales = bbox_xyxy2cs(np.asarray(boxes, np.float32).reshape(-1, 4), BBOX_PADDING)
+        scales = fix_aspect_ratio(scales, w / h)
+        blob = np.empty((len(centers), 3, h, w), dtype=np.float32)
+        for i, (c, s) in enumerate(zip(centers, scales)):
+            crop = cv2.warpAffine(image, get_warp_matrix(c, s, 0, (w, h)), (w, h),
+                                  flags=cv2.INTER_LINEAR)
+            # HWC BGR uint8 -> CHW RGB float32: RGB channel c is BGR channel 2 - c.
+            for c in range(3):
+                np.subtract(crop[:, :, 2 - c], self._mean[c], out=blob[i, c], dtype=np.float32)
+                blob[i, c] /= self._std[c]
+        return PoseBatch(blob, centers, scales)
+
+    def infer(self, blob: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """[N, 3, H, W] -> (simcc_x [N, K, Wx], simcc_y [N, K, Wy]); batched when possible."""
+        step = self.backend.max_batch or len(blob)
+        xs, ys = [], []
+        for start in range(0, len(blob), max(step, 1)):
+            out = self.backend({"input": blob[start:start + step]})
+            xs.append(out["simcc_x"])
+            ys.append(out["simcc_y"])
+        if len(xs) == 1:
+            return xs[0], ys[0]
+        return np.concatenate(xs), np.concatenate(ys)
+
+    def postprocess(self, simcc_x: np.ndarray, simcc_y: np.ndarray,
+                    batch: PoseBatch) -> tuple[np.ndarray, np.ndarray]:
+        """SimCC logits -> keypoints [N, K, 2] in image pixels and scores [N, K]."""
+        points, scores = self.codec.decode(simcc_x, simcc_y)
+        return crop_to_image(points, batch.centers, batch.scales, self.input_size), scores
+
+    def __call__(self, image: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+        if len(boxes) == 0:
+            k = self.num_keypoints
+            return np.zeros((0, k, 2), np.float32), np.zeros((0, k), np.float32)
+        batch = self.preprocess(image, boxes)
+        return self.postprocess(*self.infer(batch.blob), batch)

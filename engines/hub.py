@@ -1,0 +1,387 @@
+"""The released models this app runs, and the downloader behind ``dwpose fetch``.
+
+Models are cached in ``default_cache_dir()`` (``$DWPOSE_HOME``, else ``$XDG_CACHE_HOME/dwpose``,
+else ``~/.cache/dwpose``) as ``<name>.onnx``. A download streams into ``<file>.part``, resumes
+with an HTTP Range request after an interruption, checks the size the server advertised and is
+moved into place atomically, so a half-written file is never taken for a model. Upstream
+publishes no checksums: a downloaded model is verified by loading it and checking its
+inputs/outputs for its stage (``engines.models.load_model``).
+
+``$DWPOSE_MIRROR``: when set (``http://host/dir``, ``file:///dir``), every release is fetched
+from ``$DWPOSE_MIRROR/<basename of its upstream URL>`` instead of upstream: for mirrors,
+air-gapped machines and tests.
+
+Only the standard library is used for the transfer (urllib) and tqdm for the progress bar.
+"""
+from __future__ import annotations
+
+import http.client
+import os
+import re
+import shutil
+import sys
+import urllib.error
+import urllib.request
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from urllib.parse import unquote, urlsplit
+
+from .errors import ModelError, UserError
+
+STAGES = ("detector", "pose")
+MIRROR_ENV = "DWPOSE_MIRROR"
+HOME_ENV = "DWPOSE_HOME"
+USER_AGENT = "dwpose-fetch/0.1 (+python-urllib)"
+
+
+@dataclass(frozen=True)
+class Release:
+    """One released model file.
+
+    ``input_size`` is (width, height) of the network input, as ``PoseIO.input_size``.
+    ``member``: for OpenMMLab ``*.zip`` ONNX SDKs, the file name inside the archive (in a
+    sub-folder whose name varies) that is extracted to ``filename``.
+    """
+
+    name: str
+    stage: str
+    url: str
+    filename: str
+    input_size: tuple[int, int]
+    notes: str = ""
+    member: str | None = None
+
+    @property
+    def archive(self) -> str | None:
+        """File name the downloaded archive is cached under (``None`` for a plain .onnx)."""
+        return url_basename(self.url) if self.member else None
+
+
+_HF = "https://huggingface.co/yzd-v/DWPose/resolve/main"
+_MEGVII = "https://github.com/Megvii-BaseDetection/YOLOX/releases/download/0.1.1rc0"
+_MMPOSE = "https://download.openmmlab.com/mmpose/v1/projects/rtmposev1/onnx_sdk"
+
+
+def _pose_zip(name: str, stem: str, size: tuple[int, int], notes: str) -> Release:
+    return Release(name, "pose", f"{_MMPOSE}/{stem}.zip", f"{name}.onnx", size, notes,
+                   member="end2end.onnx")
+
+
+_RELEASES: tuple[Release, ...] = (
+    # --- The official DWPose pair (static batch 1). The Hugging Face repo is the one the
+    # DWPose README links ("We upload all DWPose models to huggingface", IDEA-Research/DWPose
+    # README.md); these exact resolve URLs are used verbatim in yuvraj108c/ComfyUI-Dwpose-Tensorrt
+    # README.md and Fannovel16-style ControlNet annotators.
+    Release("dw-ll_ucoco_384", "pose", f"{_HF}/dw-ll_ucoco_384.onnx", "dw-ll_ucoco_384.onnx",
+            (288, 384), "DWPose-l 384x288, 66.5 whole AP; the official DWPose model (batch 1)"),
+    Release("yolox_l", "detector", f"{_HF}/yolox_l.onnx", "yolox_l.onnx", (640, 640),
+            "YOLOX-L COCO-80 detector, raw output; the official DWPose detector"),
+    # --- DWPose ONNX SDKs from OpenMMLab (zip with <folder>/end2end.onnx, dynamic batch).
+    # URLs confirmed in Tau-J/rtmlib README.md ("WholeBody 133 Keypoints" table; rtmlib's
+    # tools/file.py extracts the member ending in end2end.onnx).
+    _pose_zip("dwpose-t_256x192", "rtmpose-t_simcc-ucoco_dw-ucoco_270e-256x192-dcf277bf_20230728",
+              (192, 256), "DWPose-t 256x192, 48.5 whole AP (dynamic batch)"),
+    _pose_zip("dwpose-s_256x192", "rtmpose-s_simcc-ucoco_dw-ucoco_270e-256x192-3fd922c8_20230728",
+              (192, 256), "DWPose-s 256x192, 53.8 whole AP (dynamic batch)"),
+    _pose_zip("dwpose-m_256x192", "rtmpose-m_simcc-ucoco_dw-ucoco_270e-256x192-c8b76419_20230728",
+              (192, 256), "DWPose-m 256x192, 60.6 whole AP (dynamic batch)"),
+    _pose_zip("dwpose-l_256x192", "rtmpose-l_simcc-ucoco_dw-ucoco_270e-256x192-4d6dfc62_20230728",
+              (192, 256), "DWPose-l 256x192, 63.1 whole AP (dynamic batch)"),
+    _pose_zip("dwpose-l_384x288", "rtmpose-l_simcc-ucoco_dw-ucoco_270e-384x288-2438fd99_20230728",
+              (288, 384), "DWPose-l 384x288, 66.5 whole AP (dynamic batch)"),
+    # --- Raw YOLOX exports (output [1,N,85], no NMS inside) from Megvii's 0.1.1rc0 release.
+    # URLs confirmed in Megvii-BaseDetection/YOLOX demo/ONNXRuntime/README.md.
+    # (rtmlib's yolox_*_humanart zips end in NMS (dets/labels): they do not fit this detector.)
+    Release("yolox_nano", "detector", f"{_MEGVII}/yolox_nano.onnx", "yolox_nano.onnx",
+            (416, 416), "YOLOX-Nano 416, 25.8 COCO AP; fastest"),
+    Release("yolox_tiny", "detector", f"{_MEGVII}/yolox_tiny.onnx", "yolox_tiny.onnx",
+            (416, 416), "YOLOX-Tiny 416, 32.8 COCO AP"),
+    Release("yolox_s", "detector", f"{_MEGVII}/yolox_s.onnx", "yolox_s.onnx", (640, 640),
+            "YOLOX-S 640, 40.5 COCO AP"),
+    Release("yolox_m", "detector", f"{_MEGVII}/yolox_m.onnx", "yolox_m.onnx", (640, 640),
+            "YOLOX-M 640, 47.2 COCO AP"),
+    Release("yolox_l_megvii", "detector", f"{_MEGVII}/yolox_l.onnx", "yolox_l_megvii.onnx",
+            (640, 640), "YOLOX-L 640, 50.1 COCO AP, Megvii's own export of yolox_l"),
+    Release("yolox_x", "detector", f"{_MEGVII}/yolox_x.onnx", "yolox_x.onnx", (640, 640),
+            "YOLOX-X 640, 51.5 COCO AP; most accurate, slowest"),
+    Release("yolox_darknet", "detector", f"{_MEGVII}/yolox_darknet.onnx", "yolox_darknet.onnx",
+            (640, 640), "YOLOX-Darknet53 640, 48.0 COCO AP"),
+)
+
+#: Released models by name.
+RELEASES: dict[str, Release] = {r.name: r for r in _RELEASES}
+
+#: What ``dwpose`` uses when no model is given: the official DWPose pair.
+DEFAULT_MODELS: dict[str, str] = {"detector": "yolox_l", "pose": "dw-ll_ucoco_384"}
+
+
+def url_basename(url: str) -> str:
+    """Last path component of ``url`` (query and fragment dropped)."""
+    return PurePosixPath(unquote(urlsplit(url).path)).name
+
+
+def release_url(release: Release) -> str:
+    """Where to download ``release`` from: upstream, or ``$DWPOSE_MIRROR/<basename>``."""
+    mirror = os.environ.get(MIRROR_ENV, "").strip()
+    if mirror:
+        return f"{mirror.rstrip('/')}/{url_basename(release.url)}"
+    return release.url
+
+
+def default_cache_dir() -> Path:
+    """``$DWPOSE_HOME``, else ``$XDG_CACHE_HOME/dwpose``, else ``~/.cache/dwpose``."""
+    home = os.environ.get(HOME_ENV, "").strip()
+    if home:
+        return Path(home).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    return base / "dwpose"
+
+
+def get_release(name: str) -> Release:
+    """The release called ``name``; ``UserError`` listing the known names otherwise."""
+    try:
+        return RELEASES[name]
+    except KeyError:
+        raise UserError(f"unknown model {name!r}; released models: "
+                        f"{', '.join(RELEASES)} (see 'dwpose fetch --list')") from None
+
+
+def cached_path(name: str, cache_dir: str | Path | None = None) -> Path:
+    """Where release ``name`` lives in the cache (whether or not it is there)."""
+    return Path(cache_dir or default_cache_dir()) / get_release(name).filename
+
+
+# --------------------------------------------------------------------------- download
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, urllib.error.HTTPError):
+        return f"HTTP {exc.code} {exc.reason}"
+    if isinstance(exc, urllib.error.URLError):
+        return str(exc.reason)
+    return str(exc) or type(exc).__name__
+
+
+def _download_error(url: str, dest: Path, part: Path, why: str) -> UserError:
+    kept = ""
+    if part.exists() and part.stat().st_size:
+        kept = (f"; kept {part.stat().st_size} bytes in {part}, run the same command again "
+                "to resume")
+    return UserError(f"could not download {url} ({why}){kept}; to install it by hand, "
+                     f"download {url} and save it as {dest}")
+
+
+def _total_from_content_range(value: str | None) -> tuple[int | None, int | None]:
+    """(first byte, total size) of a ``Content-Range: bytes a-b/N`` (or ``bytes */N``)."""
+    m = re.fullmatch(r"\s*bytes\s+(?:(\d+)-\d+|\*)/(\d+|\*)\s*", value or "")
+    if not m:
+        return None, None
+    start = int(m.group(1)) if m.group(1) is not None else None
+    total = int(m.group(2)) if m.group(2) != "*" else None
+    return start, total
+
+
+def _finish(part: Path, dest: Path) -> Path:
+    os.replace(part, dest)
+    return dest
+
+
+def download(url: str, dest: str | Path, *, progress: bool = True, timeout: float = 30,
+             chunk: int = 1 << 20) -> Path:
+    """Download ``url`` to ``dest`` and return ``dest``.
+
+    Streams into ``dest + ".part"`` and resumes an existing ``.part`` with a Range request
+    (a server that ignores Range restarts from zero). The result must have the size the server
+    advertised; only then is it moved to ``dest`` (atomically). Any failure raises
+    ``UserError`` naming the URL and the file to save by hand, and keeps the ``.part``.
+    """
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_suffix(dest.suffix + ".part")
+    for _attempt in range(2):  # the second pass only after a resume the server refused
+        have = part.stat().st_size if part.exists() else 0
+        request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
+        if have:
+            request.add_header("Range", f"bytes={have}-")
+        try:
+            response = urllib.request.urlopen(request, timeout=timeout)
+        except urllib.error.HTTPError as exc:
+            if exc.code == 416 and have:
+                _, total = _total_from_content_range(exc.headers.get("Content-Range"))
+                exc.close()
+                if total == have:  # the .part already holds the whole file
+                    return _finish(part, dest)
+                part.unlink()  # the .part does not fit this file: start again
+                continue
+            raise _download_error(url, dest, part, _reason(exc)) from None
+        except (OSError, http.client.HTTPException, ValueError) as exc:
+            raise _download_error(url, dest, part, _reason(exc)) from None
+        with response:
+            status = getattr(response, "status", None)
+            if status == 206:
+                start, total = _total_from_content_range(response.headers.get("Content-Range"))
+                if start != have:  # a range we did not ask for: start again from zero
+                    part.unlink(missing_ok=True)
+                    continue
+                mode = "ab"
+            else:  # 200 (or a file: URL): the whole file, whatever we asked for
+                length = response.headers.get("Content-Length")
+                total = int(length) if length and length.isdigit() else None
+                have, mode = 0, "wb"
+            _stream(response, part, mode, have, total, url, dest, progress, chunk)
+        size = part.stat().st_size
+        if total is not None and size != total:
+            if size > total:
+                part.unlink()
+            raise _download_error(url, dest, part,
+                                  f"transfer ended after {size} of {total} bytes")
+        return _finish(part, dest)
+    raise _download_error(url, dest, part, "the server refused to resume the download")
+
+
+def _stream(response, part: Path, mode: str, have: int, total: int | None, url: str,
+            dest: Path, progress: bool, chunk: int) -> None:
+    """Append the response body to ``part`` with a progress bar."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, initial=have, unit="B", unit_scale=True, unit_divisor=1024,
+               desc=dest.name, disable=not progress, file=sys.stderr, leave=False)
+    try:
+        with open(part, mode) as out, bar:
+            while True:
+                try:
+                    data = response.read(chunk)
+                except (OSError, http.client.HTTPException) as exc:
+                    out.flush()
+                    raise _download_error(url, dest, part, _reason(exc)) from None
+                if not data:
+                    break
+                out.write(data)
+                bar.update(len(data))
+    except OSError as exc:  # writing failed: disk full, permissions
+        raise UserError(f"could not write {part} ({exc.strerror or exc})") from None
+
+
+# --------------------------------------------------------------------------- fetch / resolve
+
+
+def verify(path: str | Path, release: Release) -> None:
+    """Raise ``ModelError`` unless ``path`` loads and has ``release``'s stage I/O and size."""
+    from .models import load_model
+
+    _, io = load_model(path, release.stage, device="cpu", threads=1)
+    got = (io.input_size, io.input_size) if release.stage == "detector" else io.input_size
+    if tuple(got) != tuple(release.input_size):
+        w, h = release.input_size
+        raise ModelError(f"{path}: input is {got[0]}x{got[1]} (WxH); {release.name} is "
+                         f"{w}x{h}")
+
+
+def _extract_member(archive: Path, release: Release, target: Path) -> None:
+    """Extract ``release.member`` (found in any sub-folder) from ``archive`` to ``target``."""
+    assert release.member is not None
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            names = [n for n in zf.namelist()
+                     if n == release.member or PurePosixPath(n).name == release.member]
+            if len(names) != 1:
+                raise UserError(f"{archive}: expected one {release.member} in the archive, "
+                                f"found {len(names)}; delete it and run 'dwpose fetch "
+                                f"{release.name}' again")
+            tmp = target.with_name(target.name + ".tmp")
+            with zf.open(names[0]) as src, open(tmp, "wb") as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
+            os.replace(tmp, target)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError) as exc:
+        bad = _move_aside(archive)
+        raise UserError(f"{archive}: not a readable zip archive ({exc}); moved it to {bad}; run "
+                        f"'dwpose fetch {release.name}' again") from None
+
+
+def _move_aside(path: Path) -> Path:
+    bad = path.with_name(path.name + ".bad")
+    if path.exists():
+        os.replace(path, bad)
+    return bad
+
+
+def fetch(name: str, cache_dir: str | Path | None = None, progress: bool = True,
+          force: bool = False) -> Path:
+    """Make release ``name`` available in the cache and return its verified ``.onnx`` path.
+
+    A cached file that verifies is returned without any download. One that does not (or
+    ``force``) is replaced. A download that does not verify is moved to ``<file>.bad``.
+    """
+    release = get_release(name)
+    cache = Path(cache_dir) if cache_dir else default_cache_dir()
+    target = cache / release.filename
+    url = release_url(release)
+    if force:
+        for stale in (target, target.with_name(target.name + ".part")):
+            stale.unlink(missing_ok=True)
+        if release.archive:
+            for stale in (cache / release.archive, cache / (release.archive + ".part")):
+                stale.unlink(missing_ok=True)
+    elif target.exists():
+        try:
+            verify(target, release)
+            return target
+        except ModelError as exc:
+            bad = _move_aside(target)
+            print(f"dwpose: cached {release.name} is not usable ({exc}); moved it to {bad} "
+                  "and downloading it again", file=sys.stderr)
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"cannot create the model cache {cache} ({exc.strerror or exc}); "
+                        f"set {HOME_ENV} or pass --cache-dir") from None
+    if release.archive:
+        archive = cache / release.archive
+        if not archive.exists():
+            download(url, archive, progress=progress)
+        _extract_member(archive, release, target)
+        archive.unlink()
+    else:
+        download(url, target, progress=progress)
+    try:
+        verify(target, release)
+    except ModelError as exc:
+        bad = _move_aside(target)
+        raise UserError(f"{release.name} downloaded from {url} is not a usable {release.stage} "
+                        f"model ({exc}); moved it to {bad}") from None
+    return target
+
+
+def resolve_model(spec: str | Path | None, stage: str, cache_dir: str | Path | None = None,
+                  download: bool = True) -> Path:
+    """Turn what the user gave for ``stage`` into a model file path.
+
+    An existing path is returned as is; a release name maps to its cached file (fetched when
+    missing and ``download``); ``None`` means ``DEFAULT_MODELS[stage]``. Anything else is a
+    ``UserError`` that lists the released names for the stage.
+    """
+    if stage not in STAGES:
+        raise ValueError(f"stage must be one of {STAGES}, not {stage!r}")
+    if spec is None or str(spec) == "":
+        spec = DEFAULT_MODELS[stage]
+    path = Path(spec).expanduser()
+    if path.exists():
+        return path
+    names = [r.name for r in RELEASES.values() if r.stage == stage]
+    text = str(spec)
+    if text not in RELEASES:
+        raise UserError(f"{stage} model {text!r} is neither an existing file nor a released "
+                        f"model; released {stage} models: {', '.join(names)}")
+    release = RELEASES[text]
+    if release.stage != stage:
+        raise UserError(f"{text!r} is a {release.stage} model, not a {stage}; released "
+                        f"{stage} models: {', '.join(names)}")
+    cached = cached_path(text, cache_dir)
+    if cached.exists():
+        return cached
+    if not download:
+        raise UserError(f"{stage} model {text!r} is not downloaded yet ({cached} is missing): "
+                        f"run 'dwpose fetch {text}' or pass the path of a .onnx file")
+    return fetch(text, cache_dir)

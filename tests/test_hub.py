@@ -1,0 +1,488 @@
+"""engines.hub and ``dwpose fetch`` against a local HTTP server (no internet needed)."""
+from __future__ import annotations
+
+import http.server
+import re
+import socket
+import threading
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+import app.cli as cli
+from engines import hub
+from engines.errors import UserError
+from engines.models import load_model
+
+# ----------------------------------------------------------------------------- tiny models
+
+
+def _detector_model(size: int = 416) -> bytes:
+    """A YOLOX-shaped model: ``images`` [1,3,S,S] -> ``output`` [1,N,85] (N anchors of S)."""
+    rng = np.random.default_rng(size)
+    nodes, inits, flat = [], [], []
+    for stride in (8, 16, 32):
+        w = numpy_helper.from_array(rng.standard_normal((85, 3, 3, 3)).astype(np.float32),
+                                    f"w{stride}")
+        inits.append(w)
+        nodes += [
+            helper.make_node("AveragePool", ["images"], [f"p{stride}"],
+                             kernel_shape=[stride, stride], strides=[stride, stride]),
+            helper.make_node("Conv", [f"p{stride}", f"w{stride}"], [f"c{stride}"],
+                             pads=[1, 1, 1, 1]),
+            helper.make_node("Reshape", [f"c{stride}", "shape"], [f"r{stride}"]),
+        ]
+        flat.append(f"r{stride}")
+    inits.append(numpy_helper.from_array(np.array([1, 85, -1], np.int64), "shape"))
+    nodes += [helper.make_node("Concat", flat, ["cat"], axis=2),
+              helper.make_node("Transpose", ["cat"], ["output"], perm=[0, 2, 1])]
+    n = sum((size // s) ** 2 for s in (8, 16, 32))
+    graph = helper.make_graph(
+        nodes, "tiny_yolox",
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, [1, 3, size, size])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, [1, n, 85])], inits)
+    return _serialize(graph)
+
+
+def _pose_model(h: int = 256, w: int = 192, batch: int | str = "batch") -> bytes:
+    """A SimCC-shaped model: ``input`` [B,3,H,W] -> ``simcc_x`` [B,133,2W], ``simcc_y``."""
+    rng = np.random.default_rng(h * w)
+    inits = [numpy_helper.from_array(rng.standard_normal((133, 3, 1)).astype(np.float32), "k")]
+    nodes = []
+    for axis, reduce_axis in (("x", 2), ("y", 3)):
+        nodes += [
+            helper.make_node("ReduceMean", ["input"], [f"m{axis}"], axes=[reduce_axis],
+                             keepdims=0),
+            helper.make_node("Conv", [f"m{axis}", "k"], [f"c{axis}"]),
+            helper.make_node("Concat", [f"c{axis}", f"c{axis}"], [f"simcc_{axis}"], axis=2),
+        ]
+    graph = helper.make_graph(
+        nodes, "tiny_simcc",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [batch, 3, h, w])],
+        [helper.make_tensor_value_info("simcc_x", TensorProto.FLOAT, [batch, 133, 2 * w]),
+         helper.make_tensor_value_info("simcc_y", TensorProto.FLOAT, [batch, 133, 2 * h])],
+        inits)
+    return _serialize(graph)
+
+
+def _serialize(graph) -> bytes:
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
+
+
+DETECTOR = _detector_model(416)
+POSE = _pose_model(256, 192)
+
+
+def test_tiny_models_fit_their_stage(tmp_path: Path) -> None:
+    (tmp_path / "d.onnx").write_bytes(DETECTOR)
+    (tmp_path / "p.onnx").write_bytes(POSE)
+    det, det_io = load_model(tmp_path / "d.onnx", "detector", device="cpu")
+    assert det_io.input_size == 416
+    out = det({"images": np.zeros((1, 3, 416, 416), np.float32)})["output"]
+    assert out.shape == (1, 3549, 85)
+    pose, pose_io = load_model(tmp_path / "p.onnx", "pose", device="cpu")
+    assert pose_io.input_size == (192, 256)
+    outs = pose({"input": np.zeros((2, 3, 256, 192), np.float32)})
+    assert outs["simcc_x"].shape == (2, 133, 384) and outs["simcc_y"].shape == (2, 133, 512)
+
+
+# ----------------------------------------------------------------------------- server
+
+
+@dataclass
+class ServerState:
+    files: dict[str, bytes] = field(default_factory=dict)
+    requests: list[tuple[str, str | None, int]] = field(default_factory=list)
+    ignore_range: bool = False
+    not_found: bool = False
+    drop_after: int | None = None  # send only this many body bytes, once, then hang up
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *args) -> None:  # keep pytest output clean
+        pass
+
+    def _reply(self, status: int, headers: dict[str, str], body: bytes = b"") -> None:
+        state: ServerState = self.server.state  # type: ignore[attr-defined]
+        state.requests.append((self.path, self.headers.get("Range"), status))
+        self.send_response(status)
+        for key, value in headers.items():
+            self.send_header(key, value)
+        self.end_headers()
+        if state.drop_after is not None:
+            body, state.drop_after = body[:state.drop_after], None
+            self.close_connection = True
+        self.wfile.write(body)
+
+    def do_GET(self) -> None:
+        state: ServerState = self.server.state  # type: ignore[attr-defined]
+        data = state.files.get(self.path.lstrip("/"))
+        if state.not_found or data is None:
+            self._reply(404, {"Content-Length": "9"}, b"not found")
+            return
+        rng = self.headers.get("Range")
+        m = re.fullmatch(r"bytes=(\d+)-", rng or "")
+        if m and not state.ignore_range:
+            start = int(m.group(1))
+            if start >= len(data):
+                self._reply(416, {"Content-Range": f"bytes */{len(data)}",
+                                  "Content-Length": "0"})
+                return
+            self._reply(206, {"Content-Range": f"bytes {start}-{len(data) - 1}/{len(data)}",
+                              "Content-Length": str(len(data) - start)}, data[start:])
+            return
+        self._reply(200, {"Content-Length": str(len(data))}, data)
+
+
+@dataclass
+class Server:
+    state: ServerState
+    base: str
+
+    def url(self, name: str) -> str:
+        return f"{self.base}/{name}"
+
+
+@pytest.fixture
+def server():
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    httpd.daemon_threads = True
+    httpd.state = ServerState()  # type: ignore[attr-defined]
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield Server(httpd.state, f"http://127.0.0.1:{httpd.server_address[1]}")  # type: ignore[attr-defined]
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+@pytest.fixture
+def releases(monkeypatch, server: Server) -> dict[str, hub.Release]:
+    """Test releases served by the local server, in place of the real ones."""
+    table = {
+        "det": hub.Release("det", "detector", server.url("det.onnx"), "det.onnx", (416, 416)),
+        "pose": hub.Release("pose", "pose", server.url("pose.onnx"), "pose.onnx", (192, 256)),
+        "sdk": hub.Release("sdk", "pose", server.url("sdk.zip"), "sdk.onnx", (192, 256),
+                           member="end2end.onnx"),
+    }
+    monkeypatch.setattr(hub, "RELEASES", table)
+    monkeypatch.setattr(hub, "DEFAULT_MODELS", {"detector": "det", "pose": "pose"})
+    monkeypatch.delenv(hub.MIRROR_ENV, raising=False)
+    server.state.files.update({"det.onnx": DETECTOR, "pose.onnx": POSE})
+    return table
+
+
+def _free_port_url() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    return f"http://127.0.0.1:{port}/gone.onnx"
+
+
+# ----------------------------------------------------------------------------- download
+
+
+def test_download_whole_file(server: Server, tmp_path: Path) -> None:
+    server.state.files["m.onnx"] = DETECTOR
+    dest = tmp_path / "sub" / "m.onnx"
+    assert hub.download(server.url("m.onnx"), dest, progress=True, chunk=4096) == dest
+    assert dest.read_bytes() == DETECTOR
+    assert not dest.with_suffix(".onnx.part").exists()
+    assert server.state.requests == [("/m.onnx", None, 200)]
+
+
+def test_resume_sends_range_and_gives_identical_bytes(server: Server, tmp_path: Path) -> None:
+    server.state.files["m.onnx"] = DETECTOR
+    dest = tmp_path / "m.onnx"
+    half = len(DETECTOR) // 2
+    dest.with_suffix(".onnx.part").write_bytes(DETECTOR[:half])
+    hub.download(server.url("m.onnx"), dest, progress=False, chunk=1000)
+    assert server.state.requests == [("/m.onnx", f"bytes={half}-", 206)]
+    assert dest.read_bytes() == DETECTOR
+    assert not dest.with_suffix(".onnx.part").exists()
+
+
+def test_server_ignoring_range_restarts_from_zero(server: Server, tmp_path: Path) -> None:
+    server.state.files["m.onnx"] = DETECTOR
+    server.state.ignore_range = True
+    dest = tmp_path / "m.onnx"
+    dest.with_suffix(".onnx.part").write_bytes(b"x" * 1000)  # not even the right bytes
+    hub.download(server.url("m.onnx"), dest, progress=False)
+    assert server.state.requests == [("/m.onnx", "bytes=1000-", 200)]
+    assert dest.read_bytes() == DETECTOR
+
+
+def test_part_already_complete_answers_416(server: Server, tmp_path: Path) -> None:
+    server.state.files["m.onnx"] = POSE
+    dest = tmp_path / "m.onnx"
+    dest.with_suffix(".onnx.part").write_bytes(POSE)
+    hub.download(server.url("m.onnx"), dest, progress=False)
+    assert [r[2] for r in server.state.requests] == [416]
+    assert dest.read_bytes() == POSE
+
+
+def test_oversized_part_starts_again(server: Server, tmp_path: Path) -> None:
+    server.state.files["m.onnx"] = POSE
+    dest = tmp_path / "m.onnx"
+    dest.with_suffix(".onnx.part").write_bytes(POSE + b"junk")
+    hub.download(server.url("m.onnx"), dest, progress=False)
+    assert [r[2] for r in server.state.requests] == [416, 200]
+    assert dest.read_bytes() == POSE
+
+
+def test_truncated_transfer_keeps_part_then_resumes(server: Server, tmp_path: Path) -> None:
+    server.state.files["m.onnx"] = DETECTOR
+    half = len(DETECTOR) // 2
+    server.state.drop_after = half
+    dest = tmp_path / "m.onnx"
+    url = server.url("m.onnx")
+    with pytest.raises(UserError) as info:
+        hub.download(url, dest, progress=False, chunk=4096)
+    message = str(info.value)
+    assert url in message and str(dest) in message and "\n" not in message
+    assert f"{half} of {len(DETECTOR)} bytes" in message
+    part = dest.with_suffix(".onnx.part")
+    assert part.read_bytes() == DETECTOR[:half] and not dest.exists()
+
+    hub.download(url, dest, progress=False)
+    assert server.state.requests[-1] == ("/m.onnx", f"bytes={half}-", 206)
+    assert dest.read_bytes() == DETECTOR and not part.exists()
+
+
+def test_404_names_url_and_destination(server: Server, tmp_path: Path) -> None:
+    dest = tmp_path / "missing.onnx"
+    url = server.url("missing.onnx")
+    with pytest.raises(UserError) as info:
+        hub.download(url, dest, progress=False)
+    message = str(info.value)
+    assert "HTTP 404" in message
+    assert f"download {url} and save it as {dest}" in message
+    assert not dest.exists() and not dest.with_suffix(".onnx.part").exists()
+
+
+def test_offline_is_one_clear_error(tmp_path: Path) -> None:
+    url = _free_port_url()
+    dest = tmp_path / "gone.onnx"
+    with pytest.raises(UserError) as info:
+        hub.download(url, dest, progress=False, timeout=5)
+    assert f"could not download {url}" in str(info.value)
+    assert f"save it as {dest}" in str(info.value)
+
+
+# ----------------------------------------------------------------------------- fetch
+
+
+def test_fetch_downloads_and_verifies(releases, server: Server, tmp_path: Path) -> None:
+    path = hub.fetch("det", tmp_path, progress=False)
+    assert path == tmp_path / "det.onnx" and path.read_bytes() == DETECTOR
+    assert hub.fetch("pose", tmp_path, progress=False).read_bytes() == POSE
+
+
+def test_fetch_keeps_valid_cached_file(releases, server: Server, tmp_path: Path) -> None:
+    hub.fetch("det", tmp_path, progress=False)
+    count = len(server.state.requests)
+    assert hub.fetch("det", tmp_path, progress=False) == tmp_path / "det.onnx"
+    assert len(server.state.requests) == count  # nothing downloaded
+    hub.fetch("det", tmp_path, progress=False, force=True)
+    assert len(server.state.requests) == count + 1
+
+
+def test_fetch_replaces_broken_cached_file(releases, server: Server, tmp_path: Path) -> None:
+    (tmp_path / "det.onnx").write_bytes(b"garbage")
+    assert hub.fetch("det", tmp_path, progress=False).read_bytes() == DETECTOR
+    assert (tmp_path / "det.onnx.bad").read_bytes() == b"garbage"
+
+
+@pytest.mark.parametrize("payload", [b"<html>rate limited</html>", POSE, _detector_model(640)],
+                         ids=["not-onnx", "wrong-stage", "wrong-size"])
+def test_fetch_rejects_bad_file(releases, server: Server, tmp_path: Path, payload) -> None:
+    server.state.files["det.onnx"] = payload
+    with pytest.raises(UserError) as info:
+        hub.fetch("det", tmp_path, progress=False)
+    message = str(info.value)
+    assert "not a usable detector model" in message and server.url("det.onnx") in message
+    assert "\n" not in message
+    assert not (tmp_path / "det.onnx").exists()
+    assert (tmp_path / "det.onnx.bad").read_bytes() == payload
+
+
+def _sdk_zip(model: bytes) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("rtmpose-m_simcc/deploy.json", "{}")
+        zf.writestr("rtmpose-m_simcc/end2end.onnx", model)
+        zf.writestr("rtmpose-m_simcc/pipeline.json", "{}")
+    return buf.getvalue()
+
+
+def test_fetch_extracts_zip_member(releases, server: Server, tmp_path: Path) -> None:
+    server.state.files["sdk.zip"] = _sdk_zip(POSE)
+    path = hub.fetch("sdk", tmp_path, progress=False)
+    assert path == tmp_path / "sdk.onnx" and path.read_bytes() == POSE
+    assert not (tmp_path / "sdk.zip").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sdk.onnx"]
+
+
+def test_fetch_bad_zip(releases, server: Server, tmp_path: Path) -> None:
+    server.state.files["sdk.zip"] = b"PK not really a zip"
+    with pytest.raises(UserError, match="not a readable zip archive"):
+        hub.fetch("sdk", tmp_path, progress=False)
+    assert (tmp_path / "sdk.zip.bad").exists() and not (tmp_path / "sdk.onnx").exists()
+
+
+def test_fetch_unknown_name(releases, tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="unknown model 'nope'.*det, pose, sdk"):
+        hub.fetch("nope", tmp_path)
+
+
+def test_mirror(monkeypatch, releases, server: Server, tmp_path: Path) -> None:
+    monkeypatch.setenv(hub.MIRROR_ENV, server.base + "/mirror/")
+    server.state.files["mirror/det.onnx"] = DETECTOR
+    server.state.files["det.onnx"] = b"upstream, not used"
+    assert hub.release_url(releases["det"]) == server.base + "/mirror/det.onnx"
+    assert hub.fetch("det", tmp_path, progress=False).read_bytes() == DETECTOR
+
+
+def test_mirror_file_url(monkeypatch, releases, tmp_path: Path) -> None:
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    (mirror / "pose.onnx").write_bytes(POSE)
+    monkeypatch.setenv(hub.MIRROR_ENV, mirror.as_uri())
+    assert hub.fetch("pose", tmp_path / "cache", progress=False).read_bytes() == POSE
+
+
+def test_default_cache_dir(monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("DWPOSE_HOME", str(tmp_path / "home"))
+    assert hub.default_cache_dir() == tmp_path / "home"
+    monkeypatch.delenv("DWPOSE_HOME")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert hub.default_cache_dir() == tmp_path / "xdg" / "dwpose"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert hub.default_cache_dir() == Path.home() / ".cache" / "dwpose"
+
+
+def test_release_table_is_consistent() -> None:
+    assert hub.DEFAULT_MODELS == {"detector": "yolox_l", "pose": "dw-ll_ucoco_384"}
+    assert hub.RELEASES["yolox_l"].url == "https://huggingface.co/yzd-v/DWPose/resolve/main/yolox_l.onnx"
+    assert hub.RELEASES["dw-ll_ucoco_384"].url == (
+        "https://huggingface.co/yzd-v/DWPose/resolve/main/dw-ll_ucoco_384.onnx")
+    filenames = [r.filename for r in hub.RELEASES.values()]
+    assert len(set(filenames)) == len(filenames)
+    for r in hub.RELEASES.values():
+        assert r.stage in hub.STAGES and r.url.startswith("https://")
+        assert r.filename == f"{r.name}.onnx"
+        assert (r.member is not None) == r.url.endswith(".zip")
+        if r.stage == "detector":
+            assert r.input_size[0] == r.input_size[1] and r.input_size[0] % 32 == 0
+            assert "humanart" not in r.url  # end2end exports with NMS do not fit
+
+
+# ----------------------------------------------------------------------------- resolve_model
+
+
+def test_resolve_model(releases, server: Server, tmp_path: Path) -> None:
+    mine = tmp_path / "mine.onnx"
+    mine.write_bytes(b"anything")
+    assert hub.resolve_model(mine, "detector", tmp_path) == mine
+    assert hub.resolve_model(str(mine), "pose", tmp_path) == mine
+
+    cache = tmp_path / "cache"
+    with pytest.raises(UserError, match="run 'dwpose fetch det' or pass the path"):
+        hub.resolve_model("det", "detector", cache, download=False)
+    assert server.state.requests == []
+    assert hub.resolve_model("det", "detector", cache) == cache / "det.onnx"
+    assert hub.resolve_model("det", "detector", cache, download=False) == cache / "det.onnx"
+    assert hub.resolve_model(None, "pose", cache) == cache / "pose.onnx"
+
+    with pytest.raises(UserError, match="neither an existing file.*det$"):
+        hub.resolve_model("yolov8.onnx", "detector", cache)
+    with pytest.raises(UserError, match="'pose' is a pose model, not a detector"):
+        hub.resolve_model("pose", "detector", cache)
+
+
+# ----------------------------------------------------------------------------- CLI
+
+
+@pytest.fixture
+def cli_env(monkeypatch, server: Server, tmp_path: Path) -> Path:
+    """``dwpose`` with only the fetch subcommand, mirror = local server, cache in tmp."""
+    monkeypatch.setattr(cli, "SUBCOMMANDS", ("fetch",))
+    monkeypatch.setenv("DWPOSE_MIRROR", server.base)
+    monkeypatch.setenv("DWPOSE_HOME", str(tmp_path / "home"))
+    server.state.files.update({"yolox_l.onnx": _detector_model(640),
+                               "dw-ll_ucoco_384.onnx": _pose_model(384, 288, batch=1),
+                               "yolox_nano.onnx": DETECTOR})
+    return tmp_path / "home"
+
+
+def test_cli_fetch_defaults(cli_env: Path, server: Server, capsys) -> None:
+    assert cli.main(["fetch", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert f"yolox_l: {cli_env / 'yolox_l.onnx'}" in out
+    assert f"dw-ll_ucoco_384: {cli_env / 'dw-ll_ucoco_384.onnx'}" in out
+    assert {r[0] for r in server.state.requests} == {"/yolox_l.onnx", "/dw-ll_ucoco_384.onnx"}
+
+    assert cli.main(["fetch", "--list"]) == 0
+    table = capsys.readouterr().out
+    rows = {line.split()[0]: line for line in table.splitlines() if line.strip()}
+    assert rows["yolox_l"].split()[1:4] == ["*", "detector", "640x640"]
+    assert " yes " in rows["yolox_l"] and " yes " in rows["dw-ll_ucoco_384"]
+    assert rows["dw-ll_ucoco_384"].split()[3] == "384x288"
+    assert " no " in rows["yolox_nano"] and "416x416" in rows["yolox_nano"]
+    assert rows["dwpose-m_256x192"].split()[2] == "256x192"
+    assert str(cli_env) in table
+
+
+def test_cli_fetch_names_and_cache_dir(cli_env: Path, tmp_path: Path, capsys) -> None:
+    other = tmp_path / "elsewhere"
+    assert cli.main(["fetch", "yolox_nano", "--cache-dir", str(other), "--no-progress"]) == 0
+    assert (other / "yolox_nano.onnx").read_bytes() == DETECTOR
+    assert not cli_env.exists()
+
+
+def test_cli_fetch_failure_is_one_line(cli_env: Path, server: Server, capsys) -> None:
+    server.state.not_found = True
+    assert cli.main(["fetch", "yolox_nano", "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert err.startswith("dwpose fetch: error: could not download ")
+    assert f"{server.base}/yolox_nano.onnx" in err and str(cli_env / "yolox_nano.onnx") in err
+
+
+def test_cli_fetch_unknown_name(cli_env: Path, server: Server, capsys) -> None:
+    assert cli.main(["fetch", "yolox_nano", "nope"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "unknown model 'nope'" in err
+    assert server.state.requests == []  # names are checked before anything is downloaded
+
+
+def test_cli_fetch_help(monkeypatch, capsys) -> None:
+    monkeypatch.setattr(cli, "SUBCOMMANDS", ("fetch",))
+    with pytest.raises(SystemExit) as info:
+        cli.build_parser().parse_args(["fetch", "--help"])
+    assert info.value.code == 0
+    text = capsys.readouterr().out
+    for word in ("--all", "--list", "--cache-dir", "--force", "DWPOSE_HOME", "DWPOSE_MIRROR"):
+        assert word in text
+
+
+REAL_NANO = Path(__file__).resolve().parents[2] / "shared" / "data" / "models" / "yolox_nano.onnx"
+
+
+@pytest.mark.skipif(not REAL_NANO.is_file(), reason="the real Megvii yolox_nano.onnx is absent")
+def test_real_megvii_nano_fits_its_release(monkeypatch, tmp_path: Path) -> None:
+    """The real upstream file, served from a file:// mirror, passes fetch's verification."""
+    monkeypatch.setenv(hub.MIRROR_ENV, REAL_NANO.parent.as_uri())
+    path = hub.fetch("yolox_nano", tmp_path, progress=False)
+    assert path.read_bytes() == REAL_NANO.read_bytes()

@@ -371,6 +371,8 @@ def resolve_model(spec: str | Path | None, stage: str, cache_dir: str | Path | N
         return path
     names = [r.name for r in RELEASES.values() if r.stage == stage]
     text = str(spec)
+    if text not in RELEASES and (path.suffix or len(path.parts) > 1):
+        raise ModelError(f"{path}: {stage} model file not found")
     if text not in RELEASES:
         raise UserError(f"{stage} model {text!r} is neither an existing file nor a released "
                         f"model; released {stage} models: {', '.join(names)}")

@@ -94,8 +94,7 @@ class PoseTracker:
 
     def needs_detection(self) -> bool:
         """True when this frame's boxes must come from the detector."""
-        return (self.force_detection or self.det_interval == 1
-                or self.frames_since_detection >= self.det_interval)
+        return self.force_detection or self.frames_since_detection + 1 >= self.det_interval
 
     def assign_ids(self, boxes: np.ndarray) -> np.ndarray:
         """Identities for this frame's boxes by greedy IoU against the previous frame."""

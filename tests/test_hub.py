@@ -406,6 +406,8 @@ def test_resolve_model(releases, server: Server, tmp_path: Path) -> None:
     assert hub.resolve_model(None, "pose", cache) == cache / "pose.onnx"
 
     with pytest.raises(UserError, match="neither an existing file.*det$"):
+        hub.resolve_model("yolov8", "detector", cache)
+    with pytest.raises(UserError, match=r"yolov8\.onnx: detector model file not found"):
         hub.resolve_model("yolov8.onnx", "detector", cache)
     with pytest.raises(UserError, match="'pose' is a pose model, not a detector"):
         hub.resolve_model("pose", "detector", cache)

@@ -1,0 +1,69 @@
+"""Options shared by the commands that run the pipeline (models, runtime, detector)."""
+from __future__ import annotations
+
+import argparse
+
+from engines.backends import BACKENDS
+from engines.pipeline import WholeBody, build_pipeline
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text}")
+    return value
+
+
+def add_pipeline_args(parser: argparse.ArgumentParser) -> None:
+    models = parser.add_argument_group("models")
+    models.add_argument("--det", metavar="D.onnx",
+                        help="YOLOX detector: a path or a release name from 'dwpose fetch --list' "
+                             "(default: yolox_l, downloaded into the cache on first use)")
+    models.add_argument("--pose", metavar="P.onnx",
+                        help="DWPose/RTMPose SimCC model: a path or a release name "
+                             "(default: dw-ll_ucoco_384, downloaded on first use)")
+    models.add_argument("--cache-dir", metavar="DIR",
+                        help="model cache (default: $DWPOSE_HOME or ~/.cache/dwpose)")
+    models.add_argument("--no-download", action="store_true",
+                        help="never download: fail with instructions when a model is missing")
+
+    runtime = parser.add_argument_group("runtime")
+    runtime.add_argument("--backend", default="onnxruntime", choices=sorted(BACKENDS),
+                         help="inference runtime (default: %(default)s)")
+    runtime.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+                         help="ONNX Runtime device; auto = CUDA when onnxruntime-gpu and a GPU "
+                              "exist, else CPU (default: %(default)s)")
+    runtime.add_argument("--threads", type=int, default=0, metavar="N",
+                         help="ONNX Runtime intra-op threads, 0 = one per core (default: 0)")
+
+    det = parser.add_argument_group("detector")
+    det.add_argument("--score-thr", type=float, default=0.3,
+                     help="person score threshold (official: %(default)s)")
+    det.add_argument("--nms-thr", type=float, default=0.45,
+                     help="NMS IoU threshold (official: %(default)s)")
+    det.add_argument("--det-interval", type=positive_int, metavar="N",
+                     help="run the detector every N frames; in between, boxes follow the "
+                          "previous keypoints (default: 1 for files, 7 for cameras)")
+
+
+def resolve_models(args: argparse.Namespace) -> tuple[str, str]:
+    from engines.hub import DEFAULT_MODELS, resolve_model
+
+    paths = []
+    for stage, spec in (("detector", args.det), ("pose", args.pose)):
+        paths.append(str(resolve_model(spec or DEFAULT_MODELS[stage], stage,
+                                       cache_dir=args.cache_dir,
+                                       download=not args.no_download)))
+    return paths[0], paths[1]
+
+
+def pipeline_from_args(args: argparse.Namespace, live: bool) -> WholeBody:
+    """Build the pipeline the options describe; live sources track between detections."""
+    det_path, pose_path = resolve_models(args)
+    options = {}
+    if args.backend == "onnxruntime":
+        options = {"device": args.device, "threads": args.threads}
+    interval = args.det_interval or (7 if live else 1)
+    return build_pipeline(det_path, pose_path, backend=args.backend, det_interval=interval,
+                          whole_image_fallback=not live, score_thr=args.score_thr,
+                          nms_thr=args.nms_thr, **options)

@@ -1,0 +1,122 @@
+"""The headless command line end to end: predict on images, folders, videos; bench; help."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import cv2
+import numpy as np
+import pytest
+
+from app.cli import build_parser, main
+from tests.conftest import COCO_DIR, VIDEO_DIR, need_shared
+from tests.onnx_models import make_detector_onnx
+
+
+@pytest.fixture(scope="module")
+def det_fixed(tmp_path_factory):
+    """A detector that always reports one person at a known place (416 network pixels)."""
+    return make_detector_onnx(tmp_path_factory.mktemp("det") / "det.onnx", 416,
+                              [(100, 60, 220, 380, 0.9)])
+
+
+def _write_video(path, frames=6, size=(320, 240)):
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10, size)
+    for i in range(frames):
+        img = np.full((size[1], size[0], 3), 40 + 20 * i, np.uint8)
+        writer.write(img)
+    writer.release()
+    return path
+
+
+def test_help_lists_every_subcommand(capsys):
+    with pytest.raises(SystemExit) as exc:
+        build_parser().parse_args(["--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    for name in ("predict", "bench", "fetch"):
+        assert name in out
+
+
+def test_predict_folder_writes_coco_results_and_skips_unreadable(tmp_path, det_fixed, pose384,
+                                                                 capsys):
+    src = tmp_path / "imgs"
+    src.mkdir()
+    for name in ("000000000785.jpg", "b.png"):
+        cv2.imwrite(str(src / name), np.full((416, 416, 3), 90, np.uint8))
+    (src / "broken.jpg").write_bytes(b"not an image")
+    out = tmp_path / "out"
+    code = main(["predict", "-i", str(src), "--det", str(det_fixed), "--pose", str(pose384),
+                 "-o", str(out), "--openpose-json", "--pose-map"])
+    captured = capsys.readouterr()
+    assert code == 0
+    assert "skipped unreadable image broken.jpg" in captured.err
+    assert "2 frames" in captured.out and "1 unreadable skipped" in captured.out
+    results = json.loads((out / "results.json").read_text())
+    assert [r["image_id"] for r in results] == [785, 1]  # COCO id from the name, else position
+    for r in results:
+        assert set(r) >= {"image_id", "file_name", "category_id", "bbox", "keypoints", "score"}
+        assert r["category_id"] == 1 and len(r["keypoints"]) == 133 * 3
+        np.testing.assert_allclose(r["bbox"], [100, 60, 120, 320], atol=0.01)
+    assert (out / "000000000785.jpg").is_file() and (out / "b.png").is_file()
+    doc = json.loads((out / "000000000785_keypoints.json").read_text())
+    assert doc["canvas_width"] == 416 and len(doc["people"]) == 1
+    pose_map = cv2.imread(str(out / "b_pose.png"))
+    assert pose_map.shape == (416, 416, 3)
+    assert not (out / "results.json.part").exists()
+
+
+def test_predict_refuses_to_overwrite_the_input_folder(tmp_path, det_fixed, pose384, capsys):
+    cv2.imwrite(str(tmp_path / "a.png"), np.zeros((32, 32, 3), np.uint8))
+    code = main(["predict", "-i", str(tmp_path), "--det", str(det_fixed), "--pose", str(pose384),
+                 "-o", str(tmp_path)])
+    assert code == 2 and "would overwrite the originals" in capsys.readouterr().err
+
+
+def test_predict_video_with_tracking(tmp_path, det_fixed, pose256):
+    video = _write_video(tmp_path / "clip.mp4")
+    out_json = tmp_path / "res.json"
+    code = main(["predict", "-i", str(video), "--det", str(det_fixed), "--pose", str(pose256),
+                 "--output-json", str(out_json), "-o", str(tmp_path / "o"), "--det-interval", "3"])
+    assert code == 0
+    results = json.loads(out_json.read_text())
+    assert sorted({r["image_id"] for r in results}) == list(range(6))  # frame indices
+    cap = cv2.VideoCapture(str(tmp_path / "o" / "clip_pose.mp4"))
+    assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 6
+
+
+def test_missing_input_and_camera(tmp_path, det_fixed, pose256, capsys):
+    assert main(["predict", "-i", str(tmp_path / "none.mp4"), "--det", str(det_fixed),
+                 "--pose", str(pose256)]) == 2
+    assert "none.mp4: no such file" in capsys.readouterr().err
+    assert main(["predict", "-i", "9", "--det", str(det_fixed), "--pose", str(pose256)]) == 2
+    assert "camera 9" in capsys.readouterr().err
+
+
+def test_predict_real_detector_on_coco_images(tmp_path, yolox_nano, pose384):
+    """The real YOLOX-Nano through the CLI: one result per person it finds, COCO image ids."""
+    src = tmp_path / "coco"
+    shutil.copytree(need_shared(COCO_DIR), src, ignore=shutil.ignore_patterns("*.json", "LIC*"))
+    out = tmp_path / "out.json"
+    assert main(["predict", "-i", str(src), "--det", str(yolox_nano), "--pose", str(pose384),
+                 "--output-json", str(out)]) == 0
+    results = json.loads(out.read_text())
+    per_image = {}
+    for r in results:
+        per_image[r["image_id"]] = per_image.get(r["image_id"], 0) + 1
+    assert per_image == {785: 1, 40083: 2, 196141: 4, 197388: 4}
+
+
+def test_bench_writes_stage_table(tmp_path, yolox_nano, pose256, capsys):
+    video = need_shared(VIDEO_DIR / "street_multi_person.mp4")
+    out = tmp_path / "bench.json"
+    assert main(["bench", "-i", str(video), "--det", str(yolox_nano), "--pose", str(pose256),
+                 "--frames", "8", "--warmup", "1", "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    for stage in ("read", "preprocess", "detector", "pose", "postprocess", "draw", "total"):
+        assert stage in text
+    report = json.loads(out.read_text())
+    assert report["frames"] == 8 and report["fps"] > 0
+    assert report["stages"]["detector"]["median_ms"] > 0
+    assert report["stages"]["pose"]["p90_ms"] >= report["stages"]["pose"]["median_ms"]
+    assert report["mean_persons"] > 1  # several pedestrians, batched in one pose call

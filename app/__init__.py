@@ -1,0 +1,1 @@
+"""The application: the ``dwpose`` command line (``app.cli``) and, later, the desktop GUI."""

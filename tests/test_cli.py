@@ -120,3 +120,16 @@ def test_bench_writes_stage_table(tmp_path, yolox_nano, pose256, capsys):
     assert report["stages"]["detector"]["median_ms"] > 0
     assert report["stages"]["pose"]["p90_ms"] >= report["stages"]["pose"]["median_ms"]
     assert report["mean_persons"] > 1  # several pedestrians, batched in one pose call
+
+
+def test_unreadable_single_image_and_fake_video(tmp_path, det_fixed, pose256, capsys):
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8 not really a jpeg")
+    args = ["--det", str(det_fixed), "--pose", str(pose256), "-o", str(tmp_path / "o")]
+    assert main(["predict", "-i", str(broken), *args]) == 2
+    err = capsys.readouterr().err
+    assert "skipped unreadable image broken.jpg" in err and "no readable frame" in err
+    fake = tmp_path / "fake.mp4"
+    fake.write_text("not a video")
+    assert main(["predict", "-i", str(fake), *args]) == 2
+    assert "fake.mp4: cannot open as a video" in capsys.readouterr().err

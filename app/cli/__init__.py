@@ -13,7 +13,7 @@ import sys
 from engines.errors import UserError
 
 #: Subcommand modules, in the order ``dwpose --help`` lists them.
-SUBCOMMANDS = ("predict", "bench", "fetch")
+SUBCOMMANDS = ("predict", "bench", "fetch", "export")
 
 
 def build_parser() -> argparse.ArgumentParser:

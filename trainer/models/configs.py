@@ -1,0 +1,114 @@
+"""The RTMPose / DWPose whole-body variants (mmpose configs) and ``build_model``.
+
+Sizes are written ``HxW`` in names (``"256x192"``, as in the config file names) and ``(w, h)``
+in tuples (as mmpose's codec ``input_size``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .cspnext import CSPNeXt
+from .pose_estimator import RTMPose
+from .rtmcc_head import RTMCCHead
+
+NUM_KEYPOINTS = 133
+SIMCC_SPLIT_RATIO = 2.0
+
+#: arch -> (deepen_factor, widen_factor, head in_channels)
+ARCH_FACTORS: dict[str, tuple[float, float, int]] = {
+    "t": (0.167, 0.375, 384),
+    "s": (0.33, 0.5, 512),
+    "m": (0.67, 0.75, 768),
+    "l": (1.0, 1.0, 1024),
+    "x": (1.33, 1.25, 1280),
+}
+ARCHS = tuple(ARCH_FACTORS)
+
+#: "HxW" -> (w, h) input size and the SimCC label sigma (x, y) of its configs
+INPUT_SIZES: dict[str, tuple[tuple[int, int], tuple[float, float]]] = {
+    "256x192": ((192, 256), (4.9, 5.66)),
+    "384x288": ((288, 384), (6.0, 6.93)),
+}
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything that fixes one variant's architecture and its SimCC codec."""
+
+    arch: str
+    input_size: tuple[int, int]            # (w, h)
+    deepen_factor: float
+    widen_factor: float
+    in_channels: int                       # backbone output = head input channels
+    in_featuremap_size: tuple[int, int]    # (w, h) // 32
+    sigma: tuple[float, float]             # SimCC label sigma (x, y)
+    simcc_split_ratio: float = SIMCC_SPLIT_RATIO
+    num_keypoints: int = NUM_KEYPOINTS
+
+    @property
+    def name(self) -> str:
+        w, h = self.input_size
+        return f"rtmpose-{self.arch}_{h}x{w}"
+
+    @property
+    def simcc_bins(self) -> tuple[int, int]:
+        """Output bins (x, y) = input (w, h) * split ratio."""
+        w, h = self.input_size
+        return int(w * self.simcc_split_ratio), int(h * self.simcc_split_ratio)
+
+
+def parse_input_size(size: str | tuple[int, int]) -> tuple[int, int]:
+    """``"256x192"`` (HxW) or ``(w, h)`` -> ``(w, h)``; only the two released sizes."""
+    if isinstance(size, str):
+        if size not in INPUT_SIZES:
+            raise ValueError(f"input size {size!r} not one of {', '.join(INPUT_SIZES)} (HxW)")
+        return INPUT_SIZES[size][0]
+    w, h = (int(v) for v in size)
+    for (known, _sigma) in INPUT_SIZES.values():
+        if known == (w, h):
+            return known
+    raise ValueError(f"input size (w, h) = {(w, h)} is not one of "
+                     f"{', '.join(str(v[0]) for v in INPUT_SIZES.values())}")
+
+
+def get_config(arch: str, input_size: str | tuple[int, int] = "256x192") -> ModelConfig:
+    """The config of variant ``arch`` (t/s/m/l/x) at ``input_size`` ("HxW" or (w, h))."""
+    if arch not in ARCH_FACTORS:
+        raise ValueError(f"arch {arch!r} not one of {', '.join(ARCHS)}")
+    w, h = parse_input_size(input_size)
+    sigma = INPUT_SIZES[f"{h}x{w}"][1]
+    deepen, widen, in_channels = ARCH_FACTORS[arch]
+    return ModelConfig(arch=arch, input_size=(w, h), deepen_factor=deepen, widen_factor=widen,
+                       in_channels=in_channels, in_featuremap_size=(w // 32, h // 32),
+                       sigma=sigma)
+
+
+def build_model(arch: str, input_size: str | tuple[int, int] = "256x192") -> RTMPose:
+    """A randomly initialised RTMPose/DWPose whole-body model (mmpose's initialisation)."""
+    cfg = get_config(arch, input_size)
+    backbone = CSPNeXt(arch="P5", deepen_factor=cfg.deepen_factor,
+                       widen_factor=cfg.widen_factor, out_indices=(4,), expand_ratio=0.5,
+                       channel_attention=True)
+    if backbone.out_channels != cfg.in_channels:  # a table typo would otherwise fail late
+        raise AssertionError(f"{cfg.name}: backbone gives {backbone.out_channels} channels, "
+                             f"head expects {cfg.in_channels}")
+    head = RTMCCHead(cfg.in_channels, cfg.num_keypoints, input_size=cfg.input_size,
+                     in_featuremap_size=cfg.in_featuremap_size,
+                     simcc_split_ratio=cfg.simcc_split_ratio, final_layer_kernel_size=7,
+                     hidden_dims=256, s=128, expansion_factor=2, act_fn="SiLU")
+    model = RTMPose(backbone, head)
+    model.config = cfg
+    return model
+
+
+def infer_variant(state: dict) -> tuple[str, str] | None:
+    """Guess ``(arch, "HxW")`` of a whole-body state dict from its stem and SimCC widths."""
+    stem = state.get("backbone.stem.0.conv.weight")
+    cls_x, cls_y = state.get("head.cls_x.weight"), state.get("head.cls_y.weight")
+    if stem is None or cls_x is None or cls_y is None:
+        return None
+    arch = next((a for a, (_deepen, widen, _c) in ARCH_FACTORS.items()
+                 if int(64 * widen // 2) == stem.shape[0]), None)  # stem widths are unique
+    bins = (int(cls_x.shape[0] / SIMCC_SPLIT_RATIO), int(cls_y.shape[0] / SIMCC_SPLIT_RATIO))
+    size = next((name for name, (wh, _s) in INPUT_SIZES.items() if wh == bins), None)
+    return (arch, size) if arch and size else None

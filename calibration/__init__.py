@@ -1,4 +1,7 @@
-"""INT8 calibration: image batchers and calibrators for TensorRT and ONNX Runtime.
+"""INT8 calibration for TensorRT 10: image batchers and the entropy calibrator.
 
-Empty until the TensorRT work lands; the package exists so the layout is stable.
+``ImageBatcher`` makes exact batches with the stage's own preprocessing (YOLOX letterbox or
+RTMPose crops); ``create_entropy_calibrator`` wraps it in TensorRT's
+``IInt8EntropyCalibrator2`` with a cache file. ``dwpose calibrate`` and ``dwpose build --int8``
+use them; TensorRT 11 has no calibrator (INT8 comes from Q/DQ nodes in the ONNX model there).
 """

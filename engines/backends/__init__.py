@@ -9,6 +9,7 @@ from .base import Backend, TensorSpec
 #: ``--backend`` name -> "module:Class", imported lazily so a missing runtime costs nothing.
 BACKENDS: dict[str, str] = {
     "onnxruntime": "engines.backends.onnxruntime:OnnxRuntimeBackend",
+    "tensorrt": "engines.backends.tensorrt:TensorRTBackend",
 }
 
 

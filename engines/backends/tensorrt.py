@@ -1,0 +1,206 @@
+"""TensorRT backend: runs a serialized engine (``dwpose build``) on an NVIDIA GPU.
+
+Follows TensorRT 10's tensor-name API: I/O tensors are discovered by name, each gets a pinned
+host buffer and a device buffer sized for the largest batch of the engine's optimization
+profile, and a call is ``set_input_shape`` / ``set_tensor_address`` / async copies /
+``execute_async_v3`` on the backend's own CUDA stream. GPU time per call is measured with CUDA
+events (``last_gpu_ms``).
+
+An engine only runs under the TensorRT version and on the GPU model it was built for. The
+engine header (``engines.trt.metadata``) records both, so a mismatch is reported clearly and,
+when the source ONNX model still exists, the engine is rebuilt in place. Given an ``.onnx``
+file, the backend builds (once) and then reuses ``<model>.<precision>.engine`` beside it.
+"""
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ModelError, UserError
+from ..trt.metadata import EngineMetadata, file_sha256, unpack_engine
+from ..trt.runtime import CudaContext, import_cuda, import_tensorrt
+from .base import Backend, TensorSpec
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+class TensorRTBackend(Backend):
+    """Runs a TensorRT engine file (or builds one from an ``.onnx`` file first).
+
+    Args:
+        path: a ``.engine`` file from ``dwpose build``, a bare TensorRT plan, or an ONNX model.
+        device_index: the CUDA device to run on.
+        rebuild: rebuild an engine made by another TensorRT version or for another GPU
+            when its source ONNX model exists (otherwise such an engine is an error).
+        precision, max_batch: used when building from an ONNX model.
+    """
+
+    name = "tensorrt"
+
+    def __init__(self, path: str | Path, device_index: int = 0, rebuild: bool = True,
+                 precision: str = "fp16", max_batch: int = 8) -> None:
+        super().__init__(path)
+        if not self.path.is_file():
+            raise ModelError(f"{self.path}: engine file not found")
+        self.trt = trt = import_tensorrt()
+        self.cuda = cuda = import_cuda()
+        self._gpu_context = CudaContext(cuda, device_index)
+        self._lock = threading.Lock()
+        self.last_gpu_ms = 0.0
+        if self.path.suffix.lower() == ".onnx":
+            self.path = self._engine_for_onnx(self.path, precision, max_batch)
+        self.metadata, plan = self._read(rebuild)
+        self.logger = trt.Logger(trt.Logger.WARNING)
+        with self._gpu_context:
+            self._runtime = trt.Runtime(self.logger)
+            self.engine = self._runtime.deserialize_cuda_engine(plan)
+            if self.engine is None:
+                raise ModelError(
+                    f"{self.path}: TensorRT {trt.__version__} cannot load this file: not a "
+                    "TensorRT engine, damaged, or built by another TensorRT version or for "
+                    f"another GPU; rebuild it: dwpose build --onnx MODEL.onnx --output {self.path}")
+            self.context = self.engine.create_execution_context()
+            self._discover()
+            self._allocate()
+
+    # -- loading -------------------------------------------------------------------------
+
+    def _engine_for_onnx(self, onnx_path: Path, precision: str, max_batch: int) -> Path:
+        """``model.onnx`` -> ``model.<precision>.engine``, built when missing or stale."""
+        from ..trt.builder import build_engine
+
+        engine = onnx_path.with_name(f"{onnx_path.stem}.{precision}.engine")
+        if engine.is_file():
+            meta, _ = unpack_engine(engine.read_bytes(), engine)
+            if (meta is not None and meta.onnx_sha256 == file_sha256(onnx_path)
+                    and meta.incompatibility(self.trt.__version__, self._gpu_context.gpu) is None):
+                return engine
+        _log(f"{onnx_path}: building a TensorRT engine once ({engine.name})")
+        build_engine(onnx_path, engine, precision, max_batch=max_batch, log=_log)
+        return engine
+
+    def _read(self, rebuild: bool) -> tuple[EngineMetadata | None, bytes]:
+        meta, plan = unpack_engine(self.path.read_bytes(), self.path)
+        if meta is None:
+            return meta, plan
+        problem = meta.incompatibility(self.trt.__version__, self._gpu_context.gpu)
+        if problem is None:
+            return meta, plan
+        source = Path(meta.onnx_path)
+        if not rebuild or not source.is_file():
+            why = "rebuilding is off" if not rebuild else f"its source {source} is gone"
+            raise ModelError(f"{self.path}: engine {problem} and {why}; rebuild it: dwpose "
+                             f"build --onnx MODEL.onnx --output {self.path}")
+        from ..trt.builder import rebuild_engine
+
+        _log(f"{self.path}: engine {problem}; rebuilding from {source}")
+        try:
+            rebuild_engine(meta, self.path, log=_log)
+        except UserError as exc:
+            raise ModelError(f"{self.path}: engine {problem}; rebuilding failed: {exc}") from None
+        return unpack_engine(self.path.read_bytes(), self.path)
+
+    def _discover(self) -> None:
+        """Find the I/O tensors by name, with the largest shapes the profile allows."""
+        trt, engine = self.trt, self.engine
+        self._max_shapes: dict[str, tuple[int, ...]] = {}
+        for i in range(engine.num_io_tensors):
+            name = engine.get_tensor_name(i)
+            shape = tuple(engine.get_tensor_shape(name))
+            spec = TensorSpec(name, tuple(d if d >= 0 else None for d in shape),
+                              np.dtype(trt.nptype(engine.get_tensor_dtype(name))))
+            if engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT:
+                self.inputs.append(spec)
+                if -1 in shape:
+                    shape = tuple(engine.get_tensor_profile_shape(name, 0)[2])
+                    if not self.context.set_input_shape(name, shape):
+                        raise ModelError(f"{self.path}: cannot set {name!r} to {shape}")
+                self._max_shapes[name] = shape
+            else:
+                self.outputs.append(spec)
+        for spec in self.outputs:
+            shape = tuple(self.context.get_tensor_shape(spec.name))
+            if any(d < 0 for d in shape):
+                raise ModelError(f"{self.path}: output {spec.name!r} has no fixed size {shape}")
+            self._max_shapes[spec.name] = shape
+        if not self.inputs or not self.outputs:
+            raise ModelError(f"{self.path}: engine has no inputs or no outputs")
+
+    def _allocate(self) -> None:
+        """Pinned host + device buffer per tensor (largest batch), one stream, two events."""
+        cuda = self.cuda
+        self._host: dict[str, np.ndarray] = {}
+        self._device: dict[str, object] = {}
+        for spec in self.inputs + self.outputs:
+            size = int(np.prod(self._max_shapes[spec.name]))
+            self._host[spec.name] = cuda.pagelocked_empty(size, spec.dtype)
+            self._device[spec.name] = cuda.mem_alloc(max(size * spec.dtype.itemsize, 1))
+        self.stream = cuda.Stream()
+        self._start, self._end = cuda.Event(), cuda.Event()
+
+    @property
+    def max_batch(self) -> int | None:
+        """Largest batch the engine's profile accepts (the stages split bigger batches)."""
+        return self._max_shapes[self.inputs[0].name][0]
+
+    # -- inference -----------------------------------------------------------------------
+
+    def _check_feed(self, spec: TensorSpec, array: np.ndarray) -> np.ndarray:
+        limit = self._max_shapes[spec.name]
+        array = np.ascontiguousarray(array, dtype=spec.dtype)
+        if array.ndim != len(spec.shape) or any(
+                want is not None and got != want for got, want in zip(array.shape, spec.shape)):
+            raise ModelError(f"{self.path}: input {spec.name!r} has shape {array.shape}; "
+                             f"the engine expects {spec.describe()}")
+        if array.shape[0] > limit[0] or array.shape[0] < 1:
+            raise ModelError(f"{self.path}: batch of {array.shape[0]} for {spec.name!r}; this "
+                             f"engine takes 1 to {limit[0]} (rebuild with a larger --max-batch)")
+        return array
+
+    def infer(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        missing = [s.name for s in self.inputs if s.name not in feeds]
+        if missing:
+            raise ModelError(f"{self.path}: missing input(s) {', '.join(missing)}")
+        arrays = {s.name: self._check_feed(s, feeds[s.name]) for s in self.inputs}
+        with self._lock, self._gpu_context:
+            return self._run(arrays)
+
+    def _run(self, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        cuda, context, stream = self.cuda, self.context, self.stream
+        for name, array in arrays.items():
+            if not context.set_input_shape(name, array.shape):
+                raise ModelError(f"{self.path}: TensorRT refused shape {array.shape} for {name!r}")
+            host = self._host[name][:array.size].reshape(array.shape)
+            np.copyto(host, array)
+            cuda.memcpy_htod_async(self._device[name], host, stream)
+        outputs = {}
+        for spec in self.outputs:
+            shape = tuple(context.get_tensor_shape(spec.name))
+            outputs[spec.name] = self._host[spec.name][:int(np.prod(shape))].reshape(shape)
+        for name, buffer in self._device.items():
+            context.set_tensor_address(name, int(buffer))
+        self._start.record(stream)
+        if not context.execute_async_v3(stream.handle):
+            stream.synchronize()
+            raise ModelError(f"{self.path}: TensorRT failed to run the engine")
+        self._end.record(stream)
+        for name, host in outputs.items():
+            cuda.memcpy_dtoh_async(host, self._device[name], stream)
+        stream.synchronize()
+        self.last_gpu_ms = self._start.time_till(self._end)
+        return {name: host.copy() for name, host in outputs.items()}
+
+    def close(self) -> None:
+        """Free the GPU buffers and let go of the CUDA context."""
+        with self._lock, self._gpu_context:
+            for buffer in self._device.values():
+                buffer.free()
+            self._device = {}
+            self.context = self.engine = None
+        self._gpu_context.close()

@@ -13,7 +13,7 @@ import sys
 from engines.errors import UserError
 
 #: Subcommand modules, in the order ``dwpose --help`` lists them.
-SUBCOMMANDS = ("predict", "bench", "fetch", "export")
+SUBCOMMANDS = ("predict", "bench", "fetch", "build", "calibrate", "export", "transfer")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,137 @@
+"""Distiller checkpoint -> plain pose checkpoint (DWPose's ``pth_transfer.py``, COMPAT section 6).
+
+- Stage 1: keep ``student.*`` with the prefix stripped; the teacher and the feature loss's align
+  conv (``distill_losses.loss_fea.align.*``) are dropped.
+- Stage 2: keep ``teacher.backbone.*`` (the shared, frozen backbone) and ``student.head.*`` (the
+  trained head), prefixes stripped; everything else is dropped.
+
+The result is ``{'state_dict': ..., 'meta': {...}}``: mmpose ``TopdownPoseEstimator`` keys that
+load strictly into ``trainer.models.build_model(arch, size)``; it is checked against that model
+before it is written, and written atomically. Reading is ``torch.load(weights_only=True)``
+(``trainer.checkpoint.read_checkpoint``).
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from engines.errors import ModelError
+
+from .checkpoint import check_state_dict, extract_state_dict, read_checkpoint
+from .models import build_model, infer_variant
+
+__all__ = ["detect_stage", "transfer_checkpoint", "transfer_state_dict"]
+
+_ALIGN_MARKERS = ("distill_losses.loss_fea.align.", "align.")
+
+
+def _sub(state: Mapping[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+
+
+def detect_stage(state: Mapping[str, torch.Tensor]) -> tuple[int, str]:
+    """``(stage, reason)`` of a distiller state dict (``teacher.*`` / ``student.*`` keys).
+
+    Stage 1 when the feature loss's align conv is present or the teacher and student differ in
+    architecture (upstream stage 1 always distils a bigger teacher into a smaller student);
+    stage 2 when the student has no backbone of its own, shares the teacher's, or has the
+    teacher's architecture (upstream stage 2 is self-KD: the stage-1 model teaches itself).
+
+    Raises:
+        ModelError: (path-less message) when this is not a distiller state dict.
+    """
+    teacher, student = _sub(state, "teacher."), _sub(state, "student.")
+    if not teacher or not student:
+        raise ModelError("not a distiller checkpoint (needs both 'teacher.*' and 'student.*' "
+                         "keys; a plain pose checkpoint needs no transfer)")
+    if any(k.startswith(_ALIGN_MARKERS) for k in state):
+        return 1, "feature-loss align conv present"
+    student_backbone = _sub(student, "backbone.")
+    if not student_backbone:
+        return 2, "student has no backbone (uses the teacher's)"
+    shapes_t = {k: tuple(v.shape) for k, v in teacher.items()}
+    shapes_s = {k: tuple(v.shape) for k, v in student.items()}
+    if shapes_t != shapes_s:
+        return 1, "teacher and student differ in architecture"
+    teacher_backbone = _sub(teacher, "backbone.")
+    if all(torch.equal(v, teacher_backbone[k]) for k, v in student_backbone.items()):
+        return 2, "student shares the teacher's backbone"
+    return 2, "teacher and student have the same architecture (self-distillation)"
+
+
+def transfer_state_dict(state: Mapping[str, torch.Tensor], stage: int | None = None
+                        ) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """The pose state dict of a distiller state dict and ``{'stage', 'reason', 'dropped'}``."""
+    if stage is None:
+        stage, reason = detect_stage(state)
+    elif stage in (1, 2):
+        reason = "forced"
+    else:
+        raise ValueError(f"stage must be 1 or 2, got {stage!r}")
+    if stage == 1:
+        out = _sub(state, "student.")
+        if not out:
+            raise ModelError("stage 1: no 'student.*' keys")
+    else:
+        backbone = {f"backbone.{k}": v for k, v in _sub(state, "teacher.backbone.").items()}
+        head = {f"head.{k}": v for k, v in _sub(state, "student.head.").items()}
+        if not backbone or not head:
+            which = "'teacher.backbone.*'" if not backbone else "'student.head.*'"
+            raise ModelError(f"stage 2: no {which} keys")
+        out = {**backbone, **head}
+    return out, {"stage": stage, "reason": reason, "dropped": len(state) - len(out)}
+
+
+def _atomic_save(obj: Any, output: Path) -> None:
+    output.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+        os.replace(tmp, output)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def transfer_checkpoint(checkpoint: str | Path, output: str | Path, stage: int | None = None
+                        ) -> dict[str, Any]:
+    """Turn the distiller checkpoint ``checkpoint`` into the pose checkpoint ``output``.
+
+    Args:
+        checkpoint: DWPose / ``trainer.distill`` distiller ``.pth``.
+        output: where to write ``{'state_dict': ..., 'meta': ...}`` (replaced atomically).
+        stage: 1 or 2, or None to detect (``detect_stage``).
+
+    Returns:
+        ``{'output', 'stage', 'reason', 'arch', 'input_size', 'num_keys', 'dropped'}``.
+
+    Raises:
+        ModelError: unreadable file, not a distiller checkpoint, or a result that does not
+            load strictly into any RTMPose whole-body variant.
+    """
+    checkpoint, output = Path(checkpoint), Path(output)
+    if output.exists() and output.resolve() == checkpoint.resolve():
+        raise ModelError(f"{output}: the output would overwrite the input checkpoint")
+    state, _info = extract_state_dict(read_checkpoint(checkpoint), checkpoint, prefix="")
+    try:
+        pose_state, info = transfer_state_dict(state, stage)
+    except ModelError as exc:
+        raise ModelError(f"{checkpoint}: {exc}") from None
+    variant = infer_variant(pose_state)
+    if variant is None:
+        raise ModelError(f"{checkpoint}: the stage-{info['stage']} result is not an RTMPose "
+                         "whole-body model (no backbone stem / SimCC head of a known variant)")
+    arch, size = variant
+    check_state_dict(build_model(arch, size), pose_state, checkpoint)
+    meta = {"distill_stage": int(info["stage"]), "arch": arch, "input_size": size,
+            "source": checkpoint.name}
+    _atomic_save({"state_dict": pose_state, "meta": meta}, output)
+    return {"output": str(output), "stage": info["stage"], "reason": info["reason"],
+            "arch": arch, "input_size": size, "num_keys": len(pose_state),
+            "dropped": info["dropped"]}

@@ -6,7 +6,8 @@ Where things live:
                   flip pairs, OKS sigmas): the one place every other module reads it from.
 - ``codec``       the SimCC codec (label encoding for training, decoding for inference).
 - ``transforms``  box <-> (center, scale), affine crop matrices, YOLOX letterbox.
-- ``backends``    one ``Backend`` interface, one class per runtime (ONNX Runtime, ...).
+- ``backends``    one ``Backend`` interface, one class per runtime (ONNX Runtime, TensorRT).
+- ``device``      CUDA device detection that never crashes.
 - ``models``      what each stage expects of a model file, and the check that says so clearly.
 - ``hub``         the released models and ``dwpose fetch``'s downloader.
 - ``detector``    YOLOX person detector (pre / infer / post).
@@ -15,4 +16,7 @@ Where things live:
 - ``pipeline``    detector + pose + tracking for one frame, with per-stage timings.
 - ``draw``        mmpose-style skeleton overlay; ``openpose`` the ControlNet pose map and JSON.
 - ``sources``     frames from an image, a folder, a video or a camera.
+- ``smoothing``   one-euro filter for calm keypoints in live video.
+- ``results``     COCO keypoint results, streamed to disk.
+- ``trt``         TensorRT engine builder and engine metadata (the GPU path).
 """

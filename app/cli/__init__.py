@@ -13,7 +13,8 @@ import sys
 from engines.errors import UserError
 
 #: Subcommand modules, in the order ``dwpose --help`` lists them.
-SUBCOMMANDS = ("predict", "bench", "fetch", "build", "calibrate", "export", "transfer")
+SUBCOMMANDS = ("predict", "bench", "fetch", "build", "calibrate", "train", "transfer", "export",
+               "eval")
 
 
 def build_parser() -> argparse.ArgumentParser:

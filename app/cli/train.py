@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import pickle
 from pathlib import Path
 
@@ -80,8 +81,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run_opts.add_argument("--no-amp", action="store_true", help="fp32 on CUDA too")
     run_opts.add_argument("--val-interval", type=int, default=10,
                           help="validate every N epochs and at the end (default: %(default)s)")
-    run_opts.add_argument("--workers", type=int, default=4,
-                          help="data loader processes (default: %(default)s)")
+    run_opts.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1),
+                          help="data loader processes (default: min(4, CPU cores) = "
+                               "%(default)s)")
     run_opts.add_argument("--seed", type=int, default=21, help="random seed (default: 21)")
     run_opts.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda when available)")
     run_opts.add_argument("--resume", nargs="?", const="auto", metavar="CKPT",

@@ -13,13 +13,13 @@ torch = pytest.importorskip("torch")
 
 from torch import nn  # noqa: E402
 
+from trainer.checkpoint import atomic_save  # noqa: E402
 from trainer.data import CocoWholeBodyDataset, build_pipeline, make_loader  # noqa: E402
 from trainer.data import generate as generate_synthetic  # noqa: E402
 from trainer.engine import (  # noqa: E402
     PoseLossModule,
     TrainConfig,
     Trainer,
-    atomic_save,
     param_groups,
 )
 from trainer.schedule import ExpMomentumEMA, LRSchedule  # noqa: E402

@@ -7,6 +7,7 @@ Every problem is a one-line ``ModelError`` naming the file.
 """
 from __future__ import annotations
 
+import os
 import pickle
 import re
 import warnings
@@ -211,3 +212,21 @@ def load_checkpoint(model: nn.Module, path: str | Path, prefix: str | None = Non
     meta = checkpoint.get("meta") if isinstance(checkpoint, Mapping) else None
     return {"path": str(path), "prefix": info["prefix"], "num_keys": len(state),
             "backbone_from_teacher": info["backbone_from_teacher"], "meta": meta}
+
+
+def atomic_save(obj: Any, path: str | Path) -> Path:
+    """``torch.save`` to a temporary file beside ``path``, fsync, then ``os.replace``: a
+    crash mid-write leaves the previous file intact and no partial file behind."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path

@@ -38,11 +38,12 @@ from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.modules.instancenorm import _InstanceNorm
 
+from .checkpoint import atomic_save
 from .losses import KLDiscretLoss
 from .schedule import ExpMomentumEMA, LRSchedule
 
 __all__ = [
-    "PoseLossModule", "TrainConfig", "Trainer", "atomic_save", "init_distributed",
+    "PoseLossModule", "TrainConfig", "Trainer", "init_distributed",
     "make_coco_val_fn", "param_groups",
 ]
 
@@ -145,24 +146,6 @@ def init_distributed() -> tuple[int, int, int]:
     if dist.is_initialized():
         return dist.get_rank(), dist.get_world_size(), local_rank
     return 0, 1, local_rank
-
-
-def atomic_save(obj: Any, path: str | Path) -> Path:
-    """``torch.save`` to a temporary file beside ``path``, fsync, then ``os.replace``: a
-    crash mid-write leaves the previous file intact and no partial file behind."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
 
 
 def _flatten(metrics: Mapping[str, Any], prefix: str = "") -> dict[str, float]:

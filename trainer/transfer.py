@@ -12,8 +12,6 @@ before it is written, and written atomically. Reading is ``torch.load(weights_on
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -22,7 +20,7 @@ import torch
 
 from engines.errors import ModelError
 
-from .checkpoint import check_state_dict, extract_state_dict, read_checkpoint
+from .checkpoint import atomic_save, check_state_dict, extract_state_dict, read_checkpoint
 from .models import build_model, infer_variant
 
 __all__ = ["detect_stage", "transfer_checkpoint", "transfer_state_dict"]
@@ -87,18 +85,6 @@ def transfer_state_dict(state: Mapping[str, torch.Tensor], stage: int | None = N
     return out, {"stage": stage, "reason": reason, "dropped": len(state) - len(out)}
 
 
-def _atomic_save(obj: Any, output: Path) -> None:
-    output.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-        os.replace(tmp, output)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def transfer_checkpoint(checkpoint: str | Path, output: str | Path, stage: int | None = None
                         ) -> dict[str, Any]:
     """Turn the distiller checkpoint ``checkpoint`` into the pose checkpoint ``output``.
@@ -131,7 +117,7 @@ def transfer_checkpoint(checkpoint: str | Path, output: str | Path, stage: int |
     check_state_dict(build_model(arch, size), pose_state, checkpoint)
     meta = {"distill_stage": int(info["stage"]), "arch": arch, "input_size": size,
             "source": checkpoint.name}
-    _atomic_save({"state_dict": pose_state, "meta": meta}, output)
+    atomic_save({"state_dict": pose_state, "meta": meta}, output)
     return {"output": str(output), "stage": info["stage"], "reason": info["reason"],
             "arch": arch, "input_size": size, "num_keys": len(pose_state),
             "dropped": info["dropped"]}

@@ -40,9 +40,22 @@ class FrameResult:
 
     def person_scores(self) -> np.ndarray:
         """[N] instance scores as mmpose rescores them: box score x mean confident kpt score."""
-        confident = self.scores > RESCORE_THR
-        mean = np.where(confident, self.scores, 0).sum(1) / np.maximum(confident.sum(1), 1)
-        return self.box_scores * mean
+        return rescore(self.box_scores, self.scores)
+
+
+def rescore(bbox_scores: np.ndarray, keypoint_scores: np.ndarray,
+            thr: float = RESCORE_THR) -> np.ndarray:
+    """mmpose 'bbox_keypoint' score: box score x mean of the keypoint scores above ``thr``.
+
+    ``keypoint_scores`` is [N, K]; a person without any score above ``thr`` scores 0.
+    The sum runs point by point, in mmpose's order.
+    """
+    keypoint_scores = np.asarray(keypoint_scores, dtype=np.float64)
+    confident = keypoint_scores > thr
+    total = np.cumsum(np.where(confident, keypoint_scores, 0.0), axis=1)[:, -1]
+    count = confident.sum(1)
+    mean = np.where(count > 0, total / np.maximum(count, 1), 0.0)
+    return np.asarray(bbox_scores, dtype=np.float64) * mean
 
 
 class StageTimer:

@@ -37,6 +37,7 @@ from typing import Any, Union
 import numpy as np
 
 from engines.errors import UserError
+from engines.pipeline import RESCORE_THR, rescore
 from engines.skeleton import NUM_KEYPOINTS, PARTS, SIGMAS
 
 __all__ = [
@@ -67,7 +68,6 @@ GT_FIELDS: dict[str, str] = {
 assert tuple(GT_FIELDS) == tuple(PARTS)
 
 # mmpose CocoMetric defaults
-KEYPOINT_SCORE_THR = 0.2  # score_mode 'bbox_keypoint'
 NMS_THR = 0.9  # nms_mode 'oks_nms'
 # Area of a person for OKS-NMS: mmpose uses the crop of top-down inference (bbox_scales), the
 # box grown by 1.25 and widened to the model input's w/h, 3:4 for every released DWPose model.
@@ -225,21 +225,6 @@ def _load_results(results: ResultsLike) -> tuple[list[dict], str]:
 # --------------------------------------------------------------------------------------------
 # mmpose post-processing: rescoring and OKS-NMS
 # --------------------------------------------------------------------------------------------
-
-
-def rescore(bbox_scores: np.ndarray, keypoint_scores: np.ndarray,
-            thr: float = KEYPOINT_SCORE_THR) -> np.ndarray:
-    """mmpose 'bbox_keypoint' score: box score x mean of the keypoint scores above ``thr``.
-
-    ``keypoint_scores`` is [N, K]; a person without any score above ``thr`` scores 0.
-    The sum runs point by point, in mmpose's order.
-    """
-    keypoint_scores = np.asarray(keypoint_scores, dtype=np.float64)
-    confident = keypoint_scores > thr
-    total = np.cumsum(np.where(confident, keypoint_scores, 0.0), axis=1)[:, -1]
-    count = confident.sum(1)
-    mean = np.where(count > 0, total / np.maximum(count, 1), 0.0)
-    return np.asarray(bbox_scores, dtype=np.float64) * mean
 
 
 def _nms_areas(entries: list[dict]) -> np.ndarray:
@@ -491,7 +476,7 @@ def _select(dt: _Instances, keep: np.ndarray) -> _Instances:
 
 def evaluate_wholebody(gt: GtLike, results: ResultsLike, *, oks_nms: bool = True,
                        nms_thr: float = NMS_THR,
-                       keypoint_score_thr: float = KEYPOINT_SCORE_THR,
+                       keypoint_score_thr: float = RESCORE_THR,
                        ) -> dict[str, dict[str, float]]:
     """COCO-WholeBody AP/AR of ``results`` against ``gt``, as mmpose's CocoWholeBodyMetric.
 

@@ -1,18 +1,14 @@
 #!/usr/bin/env python
-"""The product's front door.
+"""The product's front door: the desktop app (``python run_app.py --help``).
 
-Until the desktop GUI lands, this runs the live headless pipeline: camera 0 (or ``--input``)
-through YOLOX + DWPose with tracking, writing the annotated video and keypoints to
-``./dwpose_out/``. Any ``dwpose predict`` option works here.
+It needs PyQt5 (``pip install -e ".[gui]"``). Without a window, ``dwpose predict`` runs the
+same pipeline on files and cameras.
 """
 from __future__ import annotations
 
 import sys
 
-from app.cli import main
+from app.gui.main import main
 
 if __name__ == "__main__":
-    args = sys.argv[1:]
-    if not any(a in ("-i", "--input") or a.startswith("--input=") for a in args):
-        args = ["--input", "0", *args]
-    sys.exit(main(["predict", *args]))
+    sys.exit(main())

@@ -1,0 +1,210 @@
+"""``python run_app.py``: the desktop app's command line, and its headless mode.
+
+The options set this run's source, models, backend, profile and capture folder over the
+saved settings (without saving them). ``--frames N --screenshot OUT.png`` processes N frames,
+saves a picture of the window and exits, so the app can be run and looked at without anybody
+in front of it. PyQt5 is imported only after parsing, so ``--help`` always works and a
+missing PyQt5 is one line that says what to install.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from app.cli.common import positive_int
+from app.guidance import PROFILES
+from engines.backends import BACKENDS
+
+DESCRIPTION = """\
+Live whole-body pose guidance: shows the camera with the skeleton (YOLOX + DWPose), tells the
+person how to move until the frame is right for ControlNet-style pose conditioning, and then
+captures the frame, its 133 keypoints (COCO JSON), the OpenPose JSON and the pose map.
+
+With no option it opens camera 0 (or the source used last) with the official DWPose models
+from the 'dwpose fetch' cache; a missing model opens a dialog that downloads it."""
+
+EPILOG = """\
+keys: Space capture, F full screen, M mirror view, O FPS/latency overlay, Esc leave full screen
+
+Settings persist between runs (--settings FILE uses another file); the options above apply to
+this run only. For processing without a window (files, cameras, servers) use
+'dwpose predict --input 0' (see 'dwpose predict --help').
+
+examples:
+  python run_app.py
+  python run_app.py --source clip.mp4 --profile upper_body --det yolox_nano
+  QT_QPA_PLATFORM=offscreen python run_app.py --source clip.mp4 --frames 30 --screenshot app.png"""
+
+INSTALL_HINT = ('run_app.py: the desktop app needs PyQt5: pip install -e ".[gui]" '
+                "(or run headless: dwpose predict --input 0)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="run_app.py", description=DESCRIPTION, epilog=EPILOG,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    src = p.add_argument_group("source")
+    src.add_argument("--source", metavar="SRC",
+                     help="camera index (0, 1, ...), video file or folder of images")
+    src.add_argument("--loop", action=argparse.BooleanOptionalAction, default=None,
+                     help="start a video or folder again at its end (default: on)")
+    src.add_argument("--resolution", metavar="WxH",
+                     help="camera resolution, e.g. 1280x720 (larger files are shrunk to fit), "
+                          "or 'native'")
+    src.add_argument("--mirror", action=argparse.BooleanOptionalAction, default=None,
+                     help="mirror (selfie) view (default: on)")
+    models = p.add_argument_group("models")
+    models.add_argument("--det", metavar="D.onnx",
+                        help="YOLOX detector: release name ('dwpose fetch --list') or path "
+                             "(default: yolox_l)")
+    models.add_argument("--pose", metavar="P.onnx",
+                        help="DWPose model: release name or path (default: dw-ll_ucoco_384)")
+    models.add_argument("--backend", choices=sorted(BACKENDS),
+                        help="inference runtime (default: onnxruntime)")
+    guide = p.add_argument_group("guidance and capture")
+    guide.add_argument("--profile", choices=list(PROFILES), help="kind of shot (default: "
+                       "full_body)")
+    guide.add_argument("--capture-dir", metavar="DIR",
+                       help="where capture folders go (default: ~/dwpose-captures)")
+    guide.add_argument("--auto-capture", action=argparse.BooleanOptionalAction, default=None,
+                       help="capture by itself once the frame has been right for a moment")
+    app = p.add_argument_group("app")
+    app.add_argument("--settings", metavar="FILE.ini",
+                     help="settings file to read and write instead of the user's")
+    app.add_argument("--fullscreen", action="store_true", help="start in full screen")
+    headless = p.add_argument_group("headless run")
+    headless.add_argument("--frames", type=positive_int, metavar="N",
+                          help="exit after N frames with keypoints (no dialogs; without a "
+                               "display the offscreen platform is used)")
+    headless.add_argument("--screenshot", metavar="OUT.png",
+                          help="with --frames: save a picture of the window before exiting")
+    headless.add_argument("--timeout", type=float, default=120.0, metavar="S",
+                          help="with --frames: give up after S seconds, exit code 1 "
+                               "(default: %(default)s)")
+    return p
+
+
+def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
+    """The Settings fields the options set for this run."""
+    out: dict[str, Any] = {}
+    if args.source is not None:
+        if args.source.isdigit():
+            out.update(source_kind="camera", camera=int(args.source))
+        elif Path(args.source).is_dir():
+            out.update(source_kind="images", images=args.source)
+        else:
+            out.update(source_kind="video", video=args.source)
+    if args.resolution is not None:
+        out["resolution"] = "" if args.resolution.lower() == "native" else args.resolution
+    for name in ("loop", "mirror", "det", "pose", "backend", "profile", "capture_dir",
+                 "auto_capture"):
+        value = getattr(args, name)
+        if value is not None:
+            out[name] = value
+    return out
+
+
+def _check(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    if args.screenshot and not args.frames:
+        parser.error("--screenshot needs --frames N")
+    if args.resolution and args.resolution.lower() != "native":
+        w, _, h = args.resolution.lower().partition("x")
+        if not (w.isdigit() and h.isdigit()):
+            parser.error(f"--resolution: expected WxH such as 1280x720, got {args.resolution}")
+    if args.source and not args.source.isdigit() and not Path(args.source).exists():
+        parser.error(f"--source: {args.source}: no such file, folder or camera index")
+
+
+def _needs_display(headless: bool) -> str | None:
+    """Choose the offscreen platform for headless runs without a display; else why we can't."""
+    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
+        return None
+    if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"):
+        return None
+    if headless:
+        os.environ["QT_QPA_PLATFORM"] = "offscreen"
+        return None
+    return ("run_app.py: no display ($DISPLAY is not set); run it on a desktop, or headless "
+            "with --frames N --screenshot OUT.png, or use 'dwpose predict --input 0'")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _check(args, parser)
+    try:
+        from PyQt5.QtWidgets import QApplication
+    except ImportError:
+        print(INSTALL_HINT, file=sys.stderr)
+        return 2
+    problem = _needs_display(headless=args.frames is not None)
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+    from PyQt5.QtCore import QTimer
+
+    from .settings import APPLICATION, ORGANIZATION, SettingsStore
+    from .window import MainWindow
+
+    app = QApplication.instance() or QApplication([sys.argv[0]])
+    app.setOrganizationName(ORGANIZATION)
+    app.setApplicationName(APPLICATION)
+    window = MainWindow(SettingsStore(args.settings), overrides_from(args),
+                        interactive=args.frames is None)
+    sys.excepthook = lambda *exc: _report(window, exc)
+    # Let Ctrl+C in the terminal close the window: Python handlers run between timer ticks.
+    signal.signal(signal.SIGINT, lambda *_: window.close())
+    ticker = QTimer(window)
+    ticker.timeout.connect(lambda: None)
+    ticker.start(200)
+    if args.frames is not None:
+        _headless(app, window, args)
+    window.show()
+    if args.fullscreen:
+        window.set_fullscreen(True)
+    return app.exec_()
+
+
+def _report(window: Any, exc_info: tuple) -> None:
+    """An exception escaped a slot: log it and show it instead of aborting (PyQt5's default)."""
+    logging.getLogger("app.gui").error("unexpected error", exc_info=exc_info)
+    window.show_error(f"Unexpected error: {exc_info[0].__name__}: {exc_info[1]}")
+
+
+def _headless(app: Any, window: Any, args: argparse.Namespace) -> None:
+    """Exit after ``args.frames`` frames or the end of the source (0), a model problem (2) or
+    the timeout (1)."""
+    from PyQt5.QtCore import QTimer
+
+    finished = False
+
+    def finish(code: int, message: str = "") -> None:
+        nonlocal finished
+        if finished:
+            return
+        finished = True
+        if message:
+            print(message, file=sys.stderr)
+        if args.screenshot:
+            Path(args.screenshot).parent.mkdir(parents=True, exist_ok=True)
+            if not window.grab().save(args.screenshot):
+                print(f"run_app.py: could not save {args.screenshot}", file=sys.stderr)
+                code = code or 1
+        print(f"{window.inferred_shown} frames processed")
+        window.close()
+        app.exit(code)
+
+    window.shown.connect(lambda _: window.inferred_shown >= args.frames and finish(0))
+    window.model_problem.connect(lambda message: finish(2, f"run_app.py: {message}"))
+    window.source_ended.connect(lambda: finish(
+        0 if window.inferred_shown else 1,
+        f"run_app.py: the source ended after {window.inferred_shown} frames"))
+    QTimer.singleShot(int(args.timeout * 1000), lambda: finish(
+        1, f"run_app.py: timed out after {args.timeout:g} s with {window.inferred_shown} of "
+           f"{args.frames} frames"))

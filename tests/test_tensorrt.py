@@ -153,6 +153,28 @@ def test_engine_matches_onnxruntime_for_every_batch(fake, pose_onnx, tmp_path):
     engine.close()
 
 
+def test_submit_queues_on_the_engine_stream_and_result_waits_for_that_job(fake, pose_onnx,
+                                                                         det_onnx, tmp_path):
+    build(pose_onnx, tmp_path / "pose.engine", max_batch=4)
+    build(det_onnx, tmp_path / "det.engine")
+    pose, det = trt_backend(tmp_path / "pose.engine"), trt_backend(tmp_path / "det.engine")
+    assert pose.asynchronous and pose.stream is not det.stream
+    ort = OnnxRuntimeBackend(pose_onnx, device="cpu")
+    first, second = pose_input(2, 1), pose_input(3, 2)
+    job = pose.submit({"input": first})
+    assert pose.stream.pending > 0  # copies and engine queued, nothing ran
+    det_job = det.submit({"images": np.zeros((1, 3, 64, 64), np.float32)})
+    assert det_job.result()["output"].shape == (1, 84, 85)
+    assert pose.stream.pending > 0  # waiting for the detector left the pose stream alone
+    next_job = pose.submit({"input": second})  # finishes the first: the buffers are shared
+    np.testing.assert_allclose(job.result()["simcc_x"], ort({"input": first})["simcc_x"],
+                               rtol=1e-5, atol=1e-4)
+    np.testing.assert_allclose(next_job.result()["simcc_y"], ort({"input": second})["simcc_y"],
+                               rtol=1e-5, atol=1e-4)
+    assert job.elapsed_ms == next_job.elapsed_ms == pytest.approx(fake_cuda.STATE.kernel_ms)
+    assert pose.stream.pending == 0
+
+
 def test_stages_run_on_engines_and_split_batches(fake, pose_onnx, det_onnx, tmp_path, rng):
     build(pose_onnx, tmp_path / "pose.engine", max_batch=2)
     build(det_onnx, tmp_path / "det.engine")

@@ -1,27 +1,41 @@
-"""``dwpose bench``: per-stage latency and end-to-end FPS of the pipeline on real frames."""
+"""``dwpose bench``: model latency, per-stage latency and end-to-end FPS on real frames."""
 from __future__ import annotations
 
 import argparse
 import json
 import os
 import platform
+import sys
 import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
 
+from engines.backends import Backend
 from engines.errors import InputError
+from engines.overlap import OverlappedWholeBody
+from engines.pipeline import FrameResult, WholeBody
 
 from .common import add_pipeline_args, positive_int
 
 #: Reported stages: reading the frame, the pipeline's own stages, then drawing the overlay.
 BENCH_STAGES = ("read", "preprocess", "detector", "pose", "postprocess", "draw")
+PIPELINES = {"serial": "serial pipeline",
+             "overlap": "overlapped pipeline (detector of frame t during the pose model of "
+                        "frame t-1; results one frame late)"}
 
 DESCRIPTION = """\
-Time every stage of the pipeline (read, preprocess, detector, pose, postprocess, draw) over
-N frames of a video, an image or a folder (looped as needed), after a warm-up, and print
-median / p90 milliseconds per stage and the end-to-end FPS. --json writes the same numbers
-with the machine and versions, for comparing runs."""
+First each model alone, as in the DWPose paper's speed table: model, input size, precision
+and the median / p90 latency of one call (the detector on one frame, the pose model on one
+person, --model-runs times) after a warm-up; GPU backends also give the GPU time between
+CUDA events.
+Then every stage of the pipeline (read, preprocess, detector, pose, postprocess, draw) over
+N frames of a video, an image or a folder (looped as needed), after a warm-up: median / p90
+milliseconds per stage and the end-to-end FPS (frames / time from the last warm-up result
+to the last result). --pipeline measures the serial pipeline, the overlapped one (the
+detector of frame t runs while the pose model of frame t-1 finishes; each result one frame
+late) or both. --json writes the same numbers with the machine and versions."""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -33,7 +47,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="frames measured (default: %(default)s)")
     p.add_argument("--warmup", type=int, default=5, help="frames run first, not measured "
                    "(default: %(default)s)")
+    p.add_argument("--model-runs", type=positive_int, default=30, metavar="N",
+                   help="calls per model for the latency table (default: %(default)s)")
     p.add_argument("--no-draw", action="store_true", help="skip the drawing stage")
+    p.add_argument("--pipeline", choices=("serial", "overlap", "both"), default="both",
+                   help="pipeline(s) to measure (default: %(default)s)")
     p.add_argument("--json", metavar="OUT.json", help="also write the results as JSON")
     add_pipeline_args(p)
     p.set_defaults(func=run)
@@ -54,32 +72,85 @@ def _frames(path: str):
             raise InputError(f"{path}: no readable frame")
 
 
-def measure(pipeline, path: str, frames: int, warmup: int, draw: bool) -> dict:
-    """Run ``warmup + frames`` frames; returns per-frame stage times (ms) and wall time (s)."""
+def _results(pipeline: WholeBody | OverlappedWholeBody,
+             images: Iterable[np.ndarray]) -> Iterator[tuple[np.ndarray, FrameResult]]:
+    """Each image with its result: at once (serial) or one frame later (overlapped)."""
+    if isinstance(pipeline, OverlappedWholeBody):
+        yield from pipeline.run(images)
+    else:
+        for image in images:
+            yield image, pipeline(image)
+
+
+def measure(pipeline: WholeBody | OverlappedWholeBody, path: str, frames: int, warmup: int,
+            draw: bool) -> dict:
+    """Run ``warmup + frames`` frames; returns per-frame stage times (ms) and the wall time (s)
+    from the last warm-up result to the last result."""
     from engines.draw import draw_skeleton
 
     times = {stage: [] for stage in BENCH_STAGES}
-    persons = []
+    persons, reads = [], []
     source = _frames(path)
-    wall = 0.0
-    for i in range(warmup + frames):
+
+    def images() -> Iterator[np.ndarray]:
+        for _ in range(warmup + frames):
+            start = time.perf_counter()
+            image = next(source)
+            reads.append((time.perf_counter() - start) * 1e3)
+            yield image
+
+    start = time.perf_counter()
+    for i, (image, result) in enumerate(_results(pipeline, images())):
         t0 = time.perf_counter()
-        image = next(source)
-        t1 = time.perf_counter()
-        result = pipeline(image)
-        t2 = time.perf_counter()
         if draw:
             draw_skeleton(image, result.keypoints, result.scores)
-        t3 = time.perf_counter()
+        t1 = time.perf_counter()
         if i < warmup:
+            start = t1
             continue
-        wall += t3 - t0
-        times["read"].append((t1 - t0) * 1e3)
+        times["read"].append(reads[i])
         for stage in ("preprocess", "detector", "pose", "postprocess"):
             times[stage].append(result.timings.get(stage, 0.0))
-        times["draw"].append((t3 - t2) * 1e3)
+        times["draw"].append((t1 - t0) * 1e3)
         persons.append(len(result))
-    return {"times_ms": times, "wall_s": wall, "persons": persons}
+    return {"times_ms": times, "wall_s": time.perf_counter() - start, "persons": persons}
+
+
+def model_latency(backend: Backend, feeds: dict[str, np.ndarray], runs: int,
+                  warmup: int) -> dict:
+    """Median / p90 milliseconds of one blocking call, and the runtime's own (GPU) time."""
+    for _ in range(warmup):
+        backend.submit(feeds).result()
+    wall, runtime = [], []
+    for _ in range(runs):
+        start = time.perf_counter()
+        job = backend.submit(feeds)
+        job.result()
+        wall.append((time.perf_counter() - start) * 1e3)
+        runtime.append(job.elapsed_ms)
+    return {"latency_ms": float(np.median(wall)), "p90_ms": float(np.percentile(wall, 90)),
+            "gpu_ms": float(np.median(runtime)) if backend.asynchronous else None}
+
+
+def model_table(pipeline: WholeBody, path: str, runs: int, warmup: int) -> list[dict]:
+    """The detector on the first frame and the pose model on its first person, alone."""
+    image = next(_frames(path))
+    blob, _ratio = pipeline.detector.preprocess(image)
+    boxes = pipeline.detector(image).boxes[:1]
+    if len(boxes) == 0:
+        boxes = np.array([[0, 0, image.shape[1], image.shape[0]]], np.float32)
+    crop = pipeline.pose.preprocess(image, boxes).blob
+    det, pose = pipeline.detector, pipeline.pose
+    w, h = pose.input_size
+    rows = []
+    for stage, model, feeds, size in (
+            ("detector", det, {det.input_name: blob}, f"{det.input_size}x{det.input_size}"),
+            ("pose", pose, {"input": crop}, f"{h}x{w}")):
+        backend = model.backend
+        rows.append({"stage": stage, "model": backend.path.name, "input_size": size,
+                     "precision": backend.precision,
+                     **model_latency(backend, feeds, runs, warmup)})
+    return rows
 
 
 def summarize(raw: dict, frames: int) -> dict:
@@ -95,13 +166,32 @@ def summarize(raw: dict, frames: int) -> dict:
             "mean_persons": float(np.mean(raw["persons"]))}
 
 
-def machine_info() -> dict:
+def machine_info(backends: Iterable[Backend]) -> dict:
     import cv2
     import onnxruntime
 
-    return {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+    info = {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
             "python": platform.python_version(), "numpy": np.__version__,
             "opencv": cv2.__version__, "onnxruntime": onnxruntime.__version__}
+    for backend in backends:
+        if backend.name == "torch":
+            torch = sys.modules["torch"]
+            info["torch"] = torch.__version__
+            if backend.device.type == "cuda":
+                info["gpu"] = torch.cuda.get_device_name(backend.device)
+        elif backend.name == "tensorrt":
+            info["tensorrt"], info["gpu"] = backend.trt.__version__, backend.gpu.describe()
+    return info
+
+
+def format_models(rows: list[dict]) -> str:
+    lines = [f"{'model':<34}{'input':>9}{'precision':>11}{'latency ms':>12}{'p90 ms':>9}"
+             f"{'GPU ms':>9}"]
+    for r in rows:
+        gpu = "-" if r["gpu_ms"] is None else f"{r['gpu_ms']:.2f}"
+        lines.append(f"{r['stage'] + ' ' + r['model']:<34}{r['input_size']:>9}"
+                     f"{r['precision']:>11}{r['latency_ms']:>12.2f}{r['p90_ms']:>9.2f}{gpu:>9}")
+    return "\n".join(lines)
 
 
 def format_table(summary: dict) -> str:
@@ -117,18 +207,34 @@ def run(args: argparse.Namespace) -> int:
     from .common import pipeline_from_args
 
     pipeline = pipeline_from_args(args, live=False)
-    raw = measure(pipeline, args.input, args.frames, args.warmup, not args.no_draw)
-    summary = summarize(raw, args.frames)
+    backends = (pipeline.detector.backend, pipeline.pose.backend)
+    models = model_table(pipeline, args.input, args.model_runs, args.warmup)
+    modes = ("serial", "overlap") if args.pipeline == "both" else (args.pipeline,)
+    summaries = {}
+    for mode in modes:
+        target = pipeline if mode == "serial" else OverlappedWholeBody.from_pipeline(pipeline)
+        raw = measure(target, args.input, args.frames, args.warmup, not args.no_draw)
+        summaries[mode] = summarize(raw, args.frames)
+        if target is not pipeline:
+            target.close()
     report = {
-        "backend": args.backend, "detector": str(pipeline.detector.backend.path),
-        "pose": str(pipeline.pose.backend.path), "input": args.input, "frames": args.frames,
+        "backend": args.backend, "detector": str(backends[0].path),
+        "pose": str(backends[1].path), "input": args.input, "frames": args.frames,
         "det_interval": pipeline.tracker.det_interval, "threads": args.threads,
-        "machine": machine_info(), **summary,
+        "machine": machine_info(backends), "models": models,
+        "pipeline": modes[0], **summaries[modes[0]], "pipelines": summaries,
     }
     print(f"{args.backend}: {Path(report['detector']).name} + {Path(report['pose']).name}, "
           f"{args.frames} frames of {args.input}, detector every "
           f"{report['det_interval']} frame(s)")
-    print(format_table(summary))
+    print(format_models(models))
+    for mode, summary in summaries.items():
+        print(f"\n{PIPELINES[mode]}:")
+        print(format_table(summary))
+    if len(summaries) == 2:
+        speedup = summaries["overlap"]["fps"] / summaries["serial"]["fps"]
+        report["overlap_speedup"] = speedup
+        print(f"\noverlap: {speedup:.2f}x the serial FPS")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(report, indent=2))

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 
 from engines.backends import BACKENDS
+from engines.errors import UserError
 from engines.pipeline import WholeBody, build_pipeline
 
 
@@ -26,13 +27,23 @@ def add_pipeline_args(parser: argparse.ArgumentParser) -> None:
                         help="model cache (default: $DWPOSE_HOME or ~/.cache/dwpose)")
     models.add_argument("--no-download", action="store_true",
                         help="never download: fail with instructions when a model is missing")
+    models.add_argument("--pose-arch", choices=("t", "s", "m", "l", "x"),
+                        help="variant of a .pth pose checkpoint (--backend torch); default: "
+                             "read from its weights")
+    models.add_argument("--pose-input-size", choices=("256x192", "384x288"), metavar="HxW",
+                        help="input size of a .pth pose checkpoint: 256x192 or 384x288 "
+                             "(--backend torch); default: read from its weights")
 
     runtime = parser.add_argument_group("runtime")
     runtime.add_argument("--backend", default="onnxruntime", choices=sorted(BACKENDS),
                          help="inference runtime (default: %(default)s)")
     runtime.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
-                         help="ONNX Runtime device; auto = CUDA when onnxruntime-gpu and a GPU "
-                              "exist, else CPU (default: %(default)s)")
+                         help="ONNX Runtime / torch device; auto = CUDA when the runtime sees a "
+                              "GPU, else CPU (default: %(default)s)")
+    runtime.add_argument("--precision", default="auto", choices=("auto", "fp16", "fp32"),
+                         help="torch: auto = FP16 on CUDA, FP32 on the CPU; tensorrt: the "
+                              "engine built from an .onnx model (auto = fp16); ONNX Runtime "
+                              "runs the file's own precision (default: %(default)s)")
     runtime.add_argument("--threads", type=int, default=0, metavar="N",
                          help="ONNX Runtime intra-op threads, 0 = one per core (default: 0)")
 
@@ -57,12 +68,26 @@ def resolve_models(args: argparse.Namespace) -> tuple[str, str]:
     return paths[0], paths[1]
 
 
+def backend_options(args: argparse.Namespace) -> dict:
+    """The options of ``--backend``'s runtime; a ``UserError`` for options it cannot use."""
+    if args.backend != "torch" and (args.pose_arch or args.pose_input_size):
+        raise UserError("--pose-arch / --pose-input-size describe a .pth checkpoint, which only "
+                        "--backend torch loads")
+    if args.backend == "onnxruntime":
+        if args.precision != "auto":
+            raise UserError("--precision applies to --backend torch and tensorrt; ONNX Runtime "
+                            "runs the model file's own precision")
+        return {"device": args.device, "threads": args.threads}
+    if args.backend == "torch":
+        return {"device": args.device, "precision": args.precision, "arch": args.pose_arch,
+                "input_size": args.pose_input_size}
+    return {"precision": "fp16" if args.precision == "auto" else args.precision}  # tensorrt
+
+
 def pipeline_from_args(args: argparse.Namespace, live: bool) -> WholeBody:
     """Build the pipeline the options describe; live sources track between detections."""
     det_path, pose_path = resolve_models(args)
-    options = {}
-    if args.backend == "onnxruntime":
-        options = {"device": args.device, "threads": args.threads}
+    options = backend_options(args)
     interval = args.det_interval or (7 if live else 1)
     return build_pipeline(det_path, pose_path, backend=args.backend, det_interval=interval,
                           whole_image_fallback=not live, score_thr=args.score_thr,

@@ -4,12 +4,13 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
-from .base import Backend, TensorSpec
+from .base import Backend, DoneJob, Job, TensorSpec
 
 #: ``--backend`` name -> "module:Class", imported lazily so a missing runtime costs nothing.
 BACKENDS: dict[str, str] = {
     "onnxruntime": "engines.backends.onnxruntime:OnnxRuntimeBackend",
     "tensorrt": "engines.backends.tensorrt:TensorRTBackend",
+    "torch": "engines.backends.torch:TorchBackend",
 }
 
 
@@ -22,4 +23,4 @@ def create_backend(name: str, path: str | Path, **options) -> Backend:
     return cls(path, **options)
 
 
-__all__ = ["BACKENDS", "Backend", "TensorSpec", "create_backend"]
+__all__ = ["BACKENDS", "Backend", "DoneJob", "Job", "TensorSpec", "create_backend"]

@@ -1,6 +1,14 @@
-"""The interface every runtime implements: load a model, describe its tensors, run a batch."""
+"""The interface every runtime implements: load a model, describe its tensors, run a batch.
+
+Besides the blocking ``infer``, every backend has ``submit``: it queues one batch and returns a
+``Job`` whose ``result()`` waits for it. GPU backends queue the work on their own CUDA stream
+and return at once, so two models (two backends, two streams) run at the same time and the
+host keeps working meanwhile (``engines.overlap``). The default ``submit`` here simply runs
+``infer``: correct for every runtime, concurrent for none (``asynchronous`` is False).
+"""
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,6 +29,35 @@ class TensorSpec:
         dims = ",".join("?" if d is None else str(d) for d in self.shape)
         return f"{self.name} {np.dtype(self.dtype).name}[{dims}]"
 
+    def fits(self, shape: tuple[int, ...]) -> bool:
+        """Whether an array of ``shape`` fits (same rank, equal on every static axis)."""
+        return len(shape) == len(self.shape) and all(
+            want is None or got == want for got, want in zip(shape, self.shape))
+
+
+class Job(ABC):
+    """One submitted batch. ``result()`` waits for it and returns the outputs by name.
+
+    ``elapsed_ms`` is valid once ``result()`` returned: the runtime's own time for the batch,
+    GPU time between CUDA events on GPU backends, the wall time of the call otherwise.
+    """
+
+    elapsed_ms: float = 0.0
+
+    @abstractmethod
+    def result(self) -> dict[str, np.ndarray]:
+        """Wait until the batch is done; its outputs (host arrays owned by the caller)."""
+
+
+class DoneJob(Job):
+    """A job that finished before ``submit`` returned (synchronous runtimes)."""
+
+    def __init__(self, outputs: dict[str, np.ndarray], elapsed_ms: float) -> None:
+        self._outputs, self.elapsed_ms = outputs, elapsed_ms
+
+    def result(self) -> dict[str, np.ndarray]:
+        return self._outputs
+
 
 class Backend(ABC):
     """One model loaded in one runtime.
@@ -31,6 +68,8 @@ class Backend(ABC):
 
     #: Short name used on the command line (``--backend``).
     name: str = ""
+    #: True when ``submit`` returns before the work is done (it runs on the backend's stream).
+    asynchronous: bool = False
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -41,8 +80,23 @@ class Backend(ABC):
     def infer(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Run one batch; ``feeds`` maps input names to arrays, the result maps output names."""
 
+    def submit(self, feeds: Mapping[str, np.ndarray]) -> Job:
+        """Queue one batch; ``result()`` of the returned job waits for it.
+
+        This default runs ``infer`` before returning. Asynchronous backends override it.
+        """
+        start = time.perf_counter()
+        outputs = self.infer(feeds)
+        return DoneJob(outputs, (time.perf_counter() - start) * 1e3)
+
     def __call__(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         return self.infer(feeds)
+
+    @property
+    def precision(self) -> str:
+        """Arithmetic the model runs in, as ``dwpose bench`` reports it (``fp32``, ``fp16``)."""
+        dtype = np.dtype(self.inputs[0].dtype) if self.inputs else np.dtype(np.float32)
+        return "fp16" if dtype == np.float16 else "fp32"
 
     @property
     def max_batch(self) -> int | None:

@@ -3,8 +3,11 @@
 Follows TensorRT 10's tensor-name API: I/O tensors are discovered by name, each gets a pinned
 host buffer and a device buffer sized for the largest batch of the engine's optimization
 profile, and a call is ``set_input_shape`` / ``set_tensor_address`` / async copies /
-``execute_async_v3`` on the backend's own CUDA stream. GPU time per call is measured with CUDA
-events (``last_gpu_ms``).
+``execute_async_v3`` on the backend's own CUDA stream. ``submit`` returns once that work is
+queued; the job's ``result()`` waits on a CUDA event recorded after the output copies (not on
+the whole device), so another engine's stream keeps running. GPU time per call is measured
+with CUDA events (``last_gpu_ms``). One job is in flight per engine: the host buffers are
+shared, so ``submit`` first completes the previous job.
 
 An engine only runs under the TensorRT version and on the GPU model it was built for. The
 engine header (``engines.trt.metadata``) records both, so a mismatch is reported clearly and,
@@ -23,7 +26,7 @@ import numpy as np
 from ..errors import ModelError, UserError
 from ..trt.metadata import EngineMetadata, file_sha256, unpack_engine
 from ..trt.runtime import CudaContext, import_cuda, import_tensorrt
-from .base import Backend, TensorSpec
+from .base import Backend, Job, TensorSpec
 
 
 def _log(message: str) -> None:
@@ -42,6 +45,7 @@ class TensorRTBackend(Backend):
     """
 
     name = "tensorrt"
+    asynchronous = True
 
     def __init__(self, path: str | Path, device_index: int = 0, rebuild: bool = True,
                  precision: str = "fp16", max_batch: int = 8) -> None:
@@ -51,7 +55,9 @@ class TensorRTBackend(Backend):
         self.trt = trt = import_tensorrt()
         self.cuda = cuda = import_cuda()
         self._gpu_context = CudaContext(cuda, device_index)
+        self.gpu = self._gpu_context.gpu
         self._lock = threading.Lock()
+        self._inflight: _TensorRTJob | None = None
         self.last_gpu_ms = 0.0
         if self.path.suffix.lower() == ".onnx":
             self.path = self._engine_for_onnx(self.path, precision, max_batch)
@@ -79,7 +85,7 @@ class TensorRTBackend(Backend):
         if engine.is_file():
             meta, _ = unpack_engine(engine.read_bytes(), engine)
             if (meta is not None and meta.onnx_sha256 == file_sha256(onnx_path)
-                    and meta.incompatibility(self.trt.__version__, self._gpu_context.gpu) is None):
+                    and meta.incompatibility(self.trt.__version__, self.gpu) is None):
                 return engine
         _log(f"{onnx_path}: building a TensorRT engine once ({engine.name})")
         build_engine(onnx_path, engine, precision, max_batch=max_batch, log=_log)
@@ -89,7 +95,7 @@ class TensorRTBackend(Backend):
         meta, plan = unpack_engine(self.path.read_bytes(), self.path)
         if meta is None:
             return meta, plan
-        problem = meta.incompatibility(self.trt.__version__, self._gpu_context.gpu)
+        problem = meta.incompatibility(self.trt.__version__, self.gpu)
         if problem is None:
             return meta, plan
         source = Path(meta.onnx_path)
@@ -133,7 +139,7 @@ class TensorRTBackend(Backend):
             raise ModelError(f"{self.path}: engine has no inputs or no outputs")
 
     def _allocate(self) -> None:
-        """Pinned host + device buffer per tensor (largest batch), one stream, two events."""
+        """Pinned host + device buffer per tensor (largest batch), one stream, three events."""
         cuda = self.cuda
         self._host: dict[str, np.ndarray] = {}
         self._device: dict[str, object] = {}
@@ -142,20 +148,24 @@ class TensorRTBackend(Backend):
             self._host[spec.name] = cuda.pagelocked_empty(size, spec.dtype)
             self._device[spec.name] = cuda.mem_alloc(max(size * spec.dtype.itemsize, 1))
         self.stream = cuda.Stream()
-        self._start, self._end = cuda.Event(), cuda.Event()
+        self._start, self._end, self._done = cuda.Event(), cuda.Event(), cuda.Event()
 
     @property
     def max_batch(self) -> int | None:
         """Largest batch the engine's profile accepts (the stages split bigger batches)."""
         return self._max_shapes[self.inputs[0].name][0]
 
+    @property
+    def precision(self) -> str:
+        """The precision the engine was built with (from its header; bare plans: the I/O's)."""
+        return self.metadata.precision if self.metadata is not None else super().precision
+
     # -- inference -----------------------------------------------------------------------
 
     def _check_feed(self, spec: TensorSpec, array: np.ndarray) -> np.ndarray:
         limit = self._max_shapes[spec.name]
         array = np.ascontiguousarray(array, dtype=spec.dtype)
-        if array.ndim != len(spec.shape) or any(
-                want is not None and got != want for got, want in zip(array.shape, spec.shape)):
+        if not spec.fits(array.shape):
             raise ModelError(f"{self.path}: input {spec.name!r} has shape {array.shape}; "
                              f"the engine expects {spec.describe()}")
         if array.shape[0] > limit[0] or array.shape[0] < 1:
@@ -164,14 +174,22 @@ class TensorRTBackend(Backend):
         return array
 
     def infer(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return self.submit(feeds).result()
+
+    def submit(self, feeds: Mapping[str, np.ndarray]) -> Job:
+        """Queue copies in, the engine and copies out on this engine's stream; do not wait."""
         missing = [s.name for s in self.inputs if s.name not in feeds]
         if missing:
             raise ModelError(f"{self.path}: missing input(s) {', '.join(missing)}")
         arrays = {s.name: self._check_feed(s, feeds[s.name]) for s in self.inputs}
         with self._lock, self._gpu_context:
-            return self._run(arrays)
+            if self._inflight is not None:
+                self._finish(self._inflight)
+            self._inflight = _TensorRTJob(self, self._enqueue(arrays))
+            return self._inflight
 
-    def _run(self, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    def _enqueue(self, arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Queue one batch; returns the host views its outputs will land in."""
         cuda, context, stream = self.cuda, self.context, self.stream
         for name, array in arrays.items():
             if not context.set_input_shape(name, array.shape):
@@ -192,15 +210,42 @@ class TensorRTBackend(Backend):
         self._end.record(stream)
         for name, host in outputs.items():
             cuda.memcpy_dtoh_async(host, self._device[name], stream)
-        stream.synchronize()
-        self.last_gpu_ms = self._start.time_till(self._end)
-        return {name: host.copy() for name, host in outputs.items()}
+        self._done.record(stream)
+        return outputs
+
+    def _finish(self, job: _TensorRTJob) -> None:
+        """Wait for ``job`` (the one in flight) and copy its outputs out of the shared buffers.
+
+        Called with the lock held and the context pushed.
+        """
+        self._done.synchronize()
+        self.last_gpu_ms = job.elapsed_ms = self._start.time_till(self._end)
+        job.outputs = {name: host.copy() for name, host in job.outputs.items()}
+        job.finished = True
+        self._inflight = None
 
     def close(self) -> None:
-        """Free the GPU buffers and let go of the CUDA context."""
+        """Free the GPU buffers and let go of the CUDA context (after any job in flight)."""
         with self._lock, self._gpu_context:
+            if self._inflight is not None:
+                self._finish(self._inflight)
             for buffer in self._device.values():
                 buffer.free()
             self._device = {}
             self.context = self.engine = None
         self._gpu_context.close()
+
+
+class _TensorRTJob(Job):
+    """One batch queued on a ``TensorRTBackend``'s stream."""
+
+    def __init__(self, backend: TensorRTBackend, outputs: dict[str, np.ndarray]) -> None:
+        self.backend, self.outputs, self.finished = backend, outputs, False
+
+    def result(self) -> dict[str, np.ndarray]:
+        backend = self.backend
+        with backend._lock:
+            if not self.finished:
+                with backend._gpu_context:
+                    backend._finish(self)
+        return self.outputs

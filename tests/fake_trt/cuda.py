@@ -8,7 +8,8 @@ Faithful where our code could go wrong:
   before ``stream.synchronize()`` are stale (fresh device memory is 0xFF bytes: NaN floats);
 - async copies need page-locked host memory (``pagelocked_empty``): stricter than CUDA,
   which silently falls back to a synchronous copy for pageable memory;
-- ``Event.time_till`` needs both events recorded and completed.
+- ``Event.synchronize`` runs its stream only up to the event (later work stays queued);
+  ``Event.time_till`` needs both events recorded and completed.
 """
 from __future__ import annotations
 
@@ -243,8 +244,18 @@ class Stream:
         while self._queue:
             self._queue.pop(0)()
 
+    def run_until(self, done: Callable[[], bool]) -> None:
+        """Run queued operations in order until ``done()`` holds (an event has completed)."""
+        while self._queue and not done():
+            self._queue.pop(0)()
+
     def is_done(self) -> bool:
         return not self._queue
+
+    @property
+    def pending(self) -> int:
+        """Operations queued and not run yet."""
+        return len(self._queue)
 
 
 def stream_by_handle(handle: int) -> Stream:
@@ -258,23 +269,24 @@ class Event:
     def __init__(self, flags: int = 0) -> None:
         _require_context()
         self.time_ms: float | None = None
-        self.recorded = False
+        self.stream: Stream | None = None
 
     def record(self, stream: Stream | None = None) -> Event:
-        self.recorded, self.time_ms = True, None
+        self.stream, self.time_ms = _stream(stream), None
 
         def mark() -> None:
             self.time_ms = STATE.clock_ms
 
-        _stream(stream).enqueue(mark)
+        self.stream.enqueue(mark)
         return self
 
     def query(self) -> bool:
         return self.time_ms is not None
 
     def synchronize(self) -> Event:
-        if not self.recorded:
+        if self.stream is None:
             raise LogicError("event was never recorded")
+        self.stream.run_until(self.query)
         return self
 
     def time_till(self, end: Event) -> float:

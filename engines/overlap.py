@@ -1,0 +1,210 @@
+"""The whole-body pipeline with its two models overlapped: detect frame t while pose of t-1 runs.
+
+``OverlappedWholeBody`` runs the same stages as ``engines.pipeline.WholeBody`` (the same
+``YOLOX``, ``RTMPose`` and ``PoseTracker``, in the same order), so its results are identical;
+only their timing differs. For each new frame t, with the pose batch of frame t-1 in flight:
+
+1. if the detector runs on frame t for certain (its turn by ``det_interval``, or frame t-1 had
+   nobody), preprocess frame t and submit it to the detector;
+2. wait for the pose batch of frame t-1, decode it and update the tracker: frame t-1 is done;
+3. boxes for frame t: from the detector job; or, when the tracker lost someone at t-1, from a
+   detector run now (not overlapped); or from the tracker (no detector run at all);
+4. crop frame t and submit its pose batch; return frame t-1 and its result.
+
+So each result comes one frame late: ``push(frame t)`` returns frame t-1 with its result and
+``flush()`` returns the last frame. In exchange, on a GPU the detector of frame t (one CUDA
+stream) runs while the pose model of frame t-1 (the pose backend's stream) finishes, and the
+pose model of frame t runs while the caller draws frame t-1 and reads frame t+1. Each job's
+``result()`` waits on the CUDA event recorded at its end, never on the whole device.
+
+Backends whose ``submit`` is synchronous (ONNX Runtime, torch on the CPU) get one worker thread
+per stage instead: a thread is the CPU's stream, and both runtimes release the GIL while they
+compute.
+
+Timings per frame use the stage names of ``WholeBody``: ``detector`` and ``pose`` are the
+runtimes' own times (GPU time between CUDA events on GPU backends, the worker's wall time
+otherwise), ``preprocess`` and ``postprocess`` the host time spent on that frame.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .backends.base import Backend, Job
+from .detector import YOLOX
+from .pipeline import FrameResult, StageTimer, WholeBody
+from .pose import PoseBatch, RTMPose
+from .tracking import PoseTracker
+
+
+class _ThreadJob(Job):
+    """A synchronous backend's job running on a stage's worker thread."""
+
+    def __init__(self, future: Future) -> None:
+        self._future = future
+
+    def result(self) -> dict[str, np.ndarray]:
+        job: Job = self._future.result()
+        self.elapsed_ms = job.elapsed_ms
+        return job.result()
+
+
+class _Stage:
+    """Submits one model's batches without waiting: on the backend's own stream when it is
+    asynchronous, else on a worker thread of this stage."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self._pool = None if backend.asynchronous else ThreadPoolExecutor(
+            1, thread_name_prefix=f"dwpose-{backend.name}")
+
+    def submit(self, feeds: Mapping[str, np.ndarray]) -> Job:
+        if self._pool is None:
+            return self.backend.submit(feeds)
+        return _ThreadJob(self._pool.submit(self.backend.submit, feeds))
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+
+
+@dataclass
+class _Frame:
+    """One frame on its way through the overlapped pipeline."""
+
+    image: np.ndarray
+    timer: StageTimer = field(default_factory=StageTimer)
+    detected: bool = False
+    ratio: float = 1.0
+    det_job: Job | None = None
+    boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))
+    box_scores: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
+    batch: PoseBatch | None = None
+    pose_jobs: list[Job] = field(default_factory=list)
+
+
+class OverlappedWholeBody:
+    """YOLOX + RTMPose/DWPose with tracking, the detector of frame t overlapping the pose model
+    of frame t-1; results one frame late (see the module docstring).
+
+    Args:
+        detector, pose, det_interval, whole_image_fallback: as for ``WholeBody``.
+    """
+
+    def __init__(self, detector: YOLOX, pose: RTMPose, det_interval: int = 1,
+                 whole_image_fallback: bool = True) -> None:
+        self.detector, self.pose = detector, pose
+        self.tracker = PoseTracker(det_interval)
+        self.whole_image_fallback = whole_image_fallback
+        self._det_stage, self._pose_stage = _Stage(detector.backend), _Stage(pose.backend)
+        self._pending: _Frame | None = None
+
+    @classmethod
+    def from_pipeline(cls, pipeline: WholeBody) -> OverlappedWholeBody:
+        """The overlapped form of a serial pipeline, sharing its loaded models."""
+        return cls(pipeline.detector, pipeline.pose, pipeline.tracker.det_interval,
+                   pipeline.whole_image_fallback)
+
+    def push(self, image: np.ndarray) -> tuple[np.ndarray, FrameResult] | None:
+        """Start frame t; returns frame t-1 and its result (None for the first frame)."""
+        frame, previous = _Frame(image), self._pending
+        if self._detection_certain(previous):
+            self._submit_detection(frame)
+        done = self._finish(previous) if previous is not None else None
+        self._pending = None
+        if frame.det_job is None and self.tracker.needs_detection():
+            self._submit_detection(frame)  # a track was lost at t-1: detect now, not overlapped
+        self._take_boxes(frame)
+        self._submit_pose(frame)
+        self._pending = frame
+        return done
+
+    def flush(self) -> tuple[np.ndarray, FrameResult] | None:
+        """Finish the frame in flight; returns it and its result (None when there is none)."""
+        frame, self._pending = self._pending, None
+        return self._finish(frame) if frame is not None else None
+
+    def run(self, images: Iterable[np.ndarray]) -> Iterator[tuple[np.ndarray, FrameResult]]:
+        """Every image with its result, in order (each one frame after it was read)."""
+        for image in images:
+            done = self.push(image)
+            if done is not None:
+                yield done
+        done = self.flush()
+        if done is not None:
+            yield done
+
+    def reset(self) -> tuple[np.ndarray, FrameResult] | None:
+        """Finish the frame in flight, then forget tracks (between unrelated images)."""
+        done = self.flush()
+        self.tracker.reset()
+        return done
+
+    def close(self) -> None:
+        """Finish the frame in flight and stop the worker threads (if any)."""
+        self.flush()
+        self._det_stage.close()
+        self._pose_stage.close()
+
+    # -- scheduling ------------------------------------------------------------------------
+
+    def _detection_certain(self, previous: _Frame | None) -> bool:
+        """Whether the tracker will ask for detection on the next frame, whatever the pose of
+        ``previous`` turns out to be: the detector's turn by interval, or nobody to track.
+        Only a lost track (known after the pose result) can add a detector run."""
+        tracker = self.tracker
+        if previous is None:
+            return tracker.needs_detection()
+        since = 0 if previous.detected else tracker.frames_since_detection + 1
+        return since + 1 >= tracker.det_interval or len(previous.boxes) == 0
+
+    def _submit_detection(self, frame: _Frame) -> None:
+        with frame.timer("preprocess"):
+            blob, frame.ratio = self.detector.preprocess(frame.image)
+        frame.det_job = self._det_stage.submit({self.detector.input_name: blob})
+        frame.detected = True
+
+    def _take_boxes(self, frame: _Frame) -> None:
+        if frame.det_job is None:
+            frame.boxes, frame.box_scores = self.tracker.tracks.boxes, self.tracker.tracks.scores
+            return
+        raw = frame.det_job.result()[self.detector.output_name][0]
+        frame.timer.ms["detector"] += frame.det_job.elapsed_ms
+        with frame.timer("postprocess"):
+            dets = self.detector.postprocess(raw, frame.ratio)
+        frame.boxes, frame.box_scores = dets.boxes, dets.scores
+        if len(dets) == 0 and self.whole_image_fallback:
+            h, w = frame.image.shape[:2]
+            frame.boxes = np.array([[0, 0, w, h]], np.float32)
+            frame.box_scores = np.zeros(1, np.float32)
+
+    def _submit_pose(self, frame: _Frame) -> None:
+        """Crop the frame's boxes and submit them (in chunks of the model's largest batch)."""
+        if len(frame.boxes) == 0:
+            return
+        with frame.timer("preprocess"):
+            frame.batch = self.pose.preprocess(frame.image, frame.boxes)
+        blob = frame.batch.blob
+        step = max(self.pose.backend.max_batch or len(blob), 1)
+        frame.pose_jobs = [self._pose_stage.submit({"input": blob[i:i + step]})
+                           for i in range(0, len(blob), step)]
+
+    def _finish(self, frame: _Frame) -> tuple[np.ndarray, FrameResult]:
+        """Wait for the frame's pose batch, decode it and update the tracker."""
+        k = self.pose.num_keypoints
+        keypoints, scores = np.zeros((0, k, 2), np.float32), np.zeros((0, k), np.float32)
+        if frame.pose_jobs:
+            outputs = [job.result() for job in frame.pose_jobs]
+            frame.timer.ms["pose"] += sum(job.elapsed_ms for job in frame.pose_jobs)
+            simcc_x, simcc_y = (np.concatenate([o[name] for o in outputs])
+                                for name in ("simcc_x", "simcc_y"))
+            with frame.timer("postprocess"):
+                keypoints, scores = self.pose.postprocess(simcc_x, simcc_y, frame.batch)
+        with frame.timer("postprocess"):
+            ids = self.tracker.update(frame.boxes, frame.box_scores, keypoints, scores,
+                                      frame.detected)
+        return frame.image, FrameResult(frame.boxes, frame.box_scores, keypoints, scores, ids,
+                                        frame.detected, frame.timer.ms)

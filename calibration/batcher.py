@@ -6,6 +6,7 @@ by the stage classes themselves so calibration and inference cannot drift apart.
 """
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -83,6 +84,13 @@ class ImageBatcher:
         if count <= 0:
             raise InputError(f"{self.source}: not a folder of images or a readable video")
         return list(range(count))
+
+    def split(self, count: int) -> tuple[ImageBatcher, ImageBatcher]:
+        """Two batchers over disjoint parts of the chosen items: the first ``count`` (to
+        calibrate on) and the rest (held out, to measure the calibrated model on)."""
+        first, rest = copy.copy(self), copy.copy(self)
+        first.items, rest.items = self.items[:count], self.items[count:]
+        return first, rest
 
     def images(self) -> Iterator[np.ndarray]:
         """The chosen BGR images / frames, in batching order (unreadable ones skipped)."""

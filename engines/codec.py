@@ -25,8 +25,11 @@ def get_simcc_maximum(simcc_x: np.ndarray, simcc_y: np.ndarray) -> tuple[np.ndar
     n, k, _ = simcc_x.shape
     sx = simcc_x.reshape(n * k, -1)
     sy = simcc_y.reshape(n * k, -1)
-    locs = np.stack([sx.argmax(axis=1), sy.argmax(axis=1)], axis=-1).astype(np.float32)
-    vals = np.minimum(sx.max(axis=1), sy.max(axis=1))
+    ix, iy = sx.argmax(axis=1), sy.argmax(axis=1)
+    locs = np.stack([ix, iy], axis=-1).astype(np.float32)
+    # The maxima are the values at the argmax: one pass over the logits, not two.
+    vals = np.minimum(np.take_along_axis(sx, ix[:, None], 1)[:, 0],
+                      np.take_along_axis(sy, iy[:, None], 1)[:, 0])
     locs[vals <= 0] = -1
     return locs.reshape(n, k, 2), vals.reshape(n, k)
 

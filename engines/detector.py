@@ -15,7 +15,7 @@ import numpy as np
 
 from .backends import Backend
 from .models import YOLOX_STRIDES, check_detector
-from .transforms import letterbox
+from .transforms import letterbox_blob
 
 
 @dataclass
@@ -77,9 +77,7 @@ class YOLOX:
 
     def preprocess(self, image: np.ndarray) -> tuple[np.ndarray, float]:
         """BGR uint8 image -> [1, 3, S, S] float32 blob (0-255, no normalisation) and ratio."""
-        canvas, ratio = letterbox(image, self.input_size)
-        blob = np.ascontiguousarray(canvas.transpose(2, 0, 1)[None], dtype=np.float32)
-        return blob, ratio
+        return letterbox_blob(image, self.input_size)
 
     def infer(self, blob: np.ndarray) -> np.ndarray:
         """[1, 3, S, S] -> raw head output [N, 85]."""

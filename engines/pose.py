@@ -45,8 +45,10 @@ class RTMPose:
         self.input_size = io.input_size  # (w, h)
         self.num_keypoints = io.num_keypoints
         self.codec = SimCCCodec(io.input_size, split_ratio=io.split_ratio)
-        self._mean = np.asarray(mean, dtype=np.float32)
-        self._std = np.asarray(std, dtype=np.float32)
+        # Normalisation as one table per RGB channel: uint8 value -> (value - mean) / std,
+        # computed in float32 exactly as the arithmetic on the crop would be.
+        values = np.arange(256, dtype=np.float32)
+        self._luts = [(values - np.float32(m)) / np.float32(s) for m, s in zip(mean, std)]
 
     def preprocess(self, image: np.ndarray, boxes: np.ndarray) -> PoseBatch:
         """BGR image + [N, 4] xyxy boxes -> normalised RGB crops [N, 3, H, W]."""
@@ -57,10 +59,11 @@ class RTMPose:
         for i, (c, s) in enumerate(zip(centers, scales)):
             crop = cv2.warpAffine(image, get_warp_matrix(c, s, 0, (w, h)), (w, h),
                                   flags=cv2.INTER_LINEAR)
-            # HWC BGR uint8 -> CHW RGB float32: RGB channel c is BGR channel 2 - c.
+            # HWC BGR uint8 -> CHW RGB float32: RGB channel c is BGR plane 2 - c, looked up
+            # in its table straight into the blob.
+            planes = cv2.split(crop)
             for c in range(3):
-                np.subtract(crop[:, :, 2 - c], self._mean[c], out=blob[i, c], dtype=np.float32)
-                blob[i, c] /= self._std[c]
+                cv2.LUT(planes[2 - c], self._luts[c], dst=blob[i, c])
         return PoseBatch(blob, centers, scales)
 
     def infer(self, blob: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -91,14 +91,34 @@ def crop_to_image(points: np.ndarray, center: np.ndarray, scale: np.ndarray,
     return points / size * scale + center - scale * 0.5
 
 
+def letterbox_size(shape: tuple[int, ...], size: int) -> tuple[float, int, int]:
+    """Ratio r and resized (w, h) of an image of ``shape`` (H, W, ...) in the YOLOX letterbox."""
+    h, w = shape[:2]
+    r = min(size / h, size / w)
+    return r, int(w * r), int(h * r)
+
+
 def letterbox(image: np.ndarray, size: int, pad_value: int = 114) -> tuple[np.ndarray, float]:
     """Resize ``image`` into the top-left corner of a ``size`` x ``size`` canvas (YOLOX).
 
     Returns the canvas (HWC, same dtype) and the ratio r: network coords = image coords * r.
     """
-    h, w = image.shape[:2]
-    r = min(size / h, size / w)
-    new_w, new_h = int(w * r), int(h * r)
+    r, new_w, new_h = letterbox_size(image.shape, size)
     canvas = np.full((size, size, image.shape[2]), pad_value, dtype=image.dtype)
     canvas[:new_h, :new_w] = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
     return canvas, r
+
+
+def letterbox_blob(image: np.ndarray, size: int, pad_value: int = 114) -> tuple[np.ndarray, float]:
+    """``letterbox`` straight into a [1, C, size, size] float32 network blob (same values).
+
+    The resized image is written once into the blob's planes and only the padding is filled,
+    instead of building the HWC canvas and converting all of it.
+    """
+    r, new_w, new_h = letterbox_size(image.shape, size)
+    blob = np.empty((1, image.shape[2], size, size), np.float32)
+    blob[0, :, new_h:] = pad_value
+    blob[0, :, :new_h, new_w:] = pad_value
+    resized = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_LINEAR)
+    blob[0, :, :new_h, :new_w] = resized.transpose(2, 0, 1)
+    return blob, r

@@ -20,5 +20,6 @@ Where things live:
 - ``sources``     frames from an image, a folder, a video or a camera.
 - ``smoothing``   one-euro filter for calm keypoints in live video.
 - ``results``     COCO keypoint results, streamed to disk.
+- ``quantize``    ONNX Runtime INT8 static quantization calibrated on real frames (CPU).
 - ``trt``         TensorRT engine builder and engine metadata (the GPU path).
 """

@@ -14,20 +14,27 @@ Both distillers take a batch as ``inputs [N, 3, H, W]`` (normalised crops) and, 
 (``engines.codec.SimCCCodec.encode``, as tensors) or the tuple ``(x_labels, y_labels,
 weights)``. ``losses(...)`` returns a dict of scalar losses; the training loss is the sum of its
 values (mmengine sums the ``loss*`` entries the same way).
+
+``load_teacher`` reads a stage's teacher from a checkpoint and enforces the stage's rules.
 """
 from __future__ import annotations
 
 import copy
 from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from engines.errors import ModelError
+
 from .losses import FeatureLoss, KLDiscretLoss, LogitLoss
 from .models import RTMPose
+from .transfer import load_pose_model
 
-__all__ = ["Stage1Distiller", "Stage2Distiller", "decay_factor", "split_targets"]
+__all__ = ["Stage1Distiller", "Stage2Distiller", "decay_factor", "load_teacher",
+           "split_targets"]
 
 
 def decay_factor(epoch: int, max_epochs: int) -> float:
@@ -207,3 +214,42 @@ class Stage2Distiller(nn.Module):
             if key.startswith("teacher.backbone."):
                 state["student." + key[len("teacher."):]] = value
         return super().load_state_dict(state, strict=strict, assign=assign)
+
+
+def load_teacher(path: str | Path, stage: int, arch: str | None = None,
+                 input_size: str | None = None) -> tuple[RTMPose, dict[str, Any]]:
+    """The teacher of distillation ``stage`` from a checkpoint, checked against the stage's rules.
+
+    Any checkpoint ``trainer.transfer.load_pose_model`` reads is accepted (a distiller's is
+    transferred in memory). Stage 1 takes any trained pose model (e.g. RTMPose-x). Stage 2's
+    teacher is the stage-1 model: a checkpoint recorded as plain training (``dwpose train``) or
+    as a stage-2 result is refused; one of unknown provenance (an mmpose / DWPose release) is
+    accepted and ``info['stage']`` is None, for the caller to say so.
+
+    Args:
+        path: the checkpoint.
+        stage: 1 or 2.
+        arch: the teacher's variant; None infers it from the checkpoint.
+        input_size: the student's input ("HxW"): the teacher must have the same one, since the
+            logit loss compares their SimCC bins one to one. None accepts the teacher's.
+
+    Returns:
+        ``(teacher, info)`` with ``info`` as ``load_pose_model`` gives it.
+
+    Raises:
+        ModelError: one line naming the file: unreadable, not a whole-body RTMPose, not
+            ``arch``, another input size, or not a stage-1 model for stage 2.
+    """
+    if stage not in (1, 2):
+        raise ValueError(f"stage must be 1 or 2, got {stage!r}")
+    teacher, info = load_pose_model(path, arch=arch)
+    if input_size is not None and info["input_size"] != input_size:
+        raise ModelError(f"{path}: the teacher's input is {info['input_size']}, the student's "
+                         f"{input_size}: they must be the same (the logit loss compares their "
+                         "SimCC bins)")
+    if stage == 2 and info["stage"] in (0, 2):
+        what = ("was trained without distillation ('dwpose train')" if info["stage"] == 0
+                else "is already a stage-2 result")
+        raise ModelError(f"{path}: {what}; stage 2 needs the stage-1 model as its teacher "
+                         "(the output of 'dwpose distill --stage 1')")
+    return teacher, info

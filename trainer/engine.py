@@ -14,8 +14,9 @@ Checkpoints (``latest.pth`` every ``save_interval`` epochs, ``best.pth`` on a be
 validation score) are plain containers of tensors (``torch.load(weights_only=True)`` reads
 them): ``state_dict`` holds the EMA weights (mmengine's convention, so ``dwpose export
 --checkpoint`` uses them), ``model`` the raw weights, plus optimizer, schedule, AMP scaler,
-epoch, iteration and every RNG state. Resuming from a checkpoint written at the end of epoch
-``e`` gives bit-identical training from epoch ``e + 1`` on (single process, same ``workers``).
+epoch, iteration, every RNG state and the run's ``meta``. Resuming from a checkpoint written at
+the end of epoch ``e`` gives bit-identical training from epoch ``e + 1`` on (single process,
+same ``workers``).
 """
 from __future__ import annotations
 
@@ -41,6 +42,7 @@ from torch.nn.modules.instancenorm import _InstanceNorm
 from .checkpoint import atomic_save
 from .losses import KLDiscretLoss
 from .schedule import ExpMomentumEMA, LRSchedule
+from .validation import make_coco_val_fn  # the val_fn for COCO-WholeBody data
 
 __all__ = [
     "PoseLossModule", "TrainConfig", "Trainer", "init_distributed",
@@ -221,6 +223,8 @@ class Trainer:
         work_dir: where ``latest.pth``, ``best.pth``, ``log.csv``, ``val.csv`` and
             TensorBoard events go.
         hooks: ``hook(trainer, losses)`` called after every iteration (tests, custom logging).
+        meta: what the run is (e.g. ``{"arch", "input_size", "distill_stage"}``), saved as the
+            checkpoints' ``meta`` (``dwpose transfer`` and the teacher loader read it).
 
     Attributes:
         epoch: epochs completed (the next epoch's 0-based index).
@@ -231,7 +235,8 @@ class Trainer:
     def __init__(self, module: nn.Module, train_loader: Any, cfg: TrainConfig | None = None,
                  val_fn: Callable[[nn.Module], Mapping[str, Any]] | None = None,
                  work_dir: str | Path = "work_dirs/train",
-                 hooks: list[Callable[[Trainer, dict], None]] | None = None) -> None:
+                 hooks: list[Callable[[Trainer, dict], None]] | None = None,
+                 meta: Mapping[str, Any] | None = None) -> None:
         self.cfg = cfg = cfg if cfg is not None else TrainConfig()
         self.rank, self.world_size, local_rank = (
             (dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
@@ -247,6 +252,7 @@ class Trainer:
         self.train_loader = train_loader
         self.val_fn = val_fn
         self.hooks = list(hooks or [])
+        self.meta = dict(meta or {})
         if len(train_loader) == 0:
             raise ValueError("the training loader is empty (fewer samples than one batch?)")
 
@@ -507,6 +513,7 @@ class Trainer:
             "best": dict(self.best),
             "rng": self._rng_state(),
             "config": dataclasses.asdict(self.cfg),
+            "meta": dict(self.meta),
         }
 
     def save_checkpoint(self, path: str | Path) -> Path | None:
@@ -536,53 +543,3 @@ class Trainer:
         self.iteration = int(ckpt["iteration"])
         self.best = dict(ckpt.get("best") or self.best)
         self._set_rng_state(ckpt["rng"])  # the pipeline switch is re-applied by the epoch
-
-
-def make_coco_val_fn(ann_file: str | Path, img_dir: str | Path, input_size: tuple[int, int],
-                     batch_size: int = 32, workers: int = 0, flip_test: bool = True
-                     ) -> Callable[[nn.Module], dict[str, dict[str, float]]]:
-    """A ``val_fn`` computing COCO-WholeBody AP on the ground-truth boxes of ``ann_file``.
-
-    As mmpose's RTMPose validation: val pipeline (box -> affine), flip test (the flipped
-    image's SimCC vectors mirrored and averaged in), SimCC argmax decode, keypoints mapped back
-    through the box, box score 1 rescored by the keypoint scores, OKS-NMS, then
-    ``trainer.evaluation.evaluate_wholebody``. Returns ``{part: {AP, ...}}``.
-    """
-    from engines.codec import SimCCCodec
-    from engines.skeleton import FLIP_INDICES
-
-    from .data import CocoWholeBodyDataset, build_pipeline, make_loader
-    from .evaluation import evaluate_wholebody
-
-    size = (int(input_size[0]), int(input_size[1]))
-    dataset = CocoWholeBodyDataset(ann_file, img_dir, build_pipeline(size, "val"))
-    loader = make_loader(dataset, batch_size, workers, seed=0, shuffle=False)
-    codec = SimCCCodec(size, split_ratio=2.0)
-    flip = torch.tensor(np.array(FLIP_INDICES), dtype=torch.long)
-
-    @torch.no_grad()
-    def val_fn(model: nn.Module) -> dict[str, dict[str, float]]:
-        device = next(model.parameters()).device
-        results = []
-        for batch in loader:
-            x = batch["inputs"].to(device)
-            sx, sy = (t.float() for t in model(x))
-            if flip_test:
-                fx, fy = (t.float() for t in model(x.flip(3)))
-                sx = (sx + fx[:, flip.to(device)].flip(-1)) / 2
-                sy = (sy + fy[:, flip.to(device)]) / 2
-            locs, scores = codec.decode(sx.cpu().numpy(), sy.cpu().numpy())
-            centers = batch["bbox_center"].numpy()[:, None]
-            scales = batch["bbox_scale"].numpy()[:, None]
-            kpts = locs / np.asarray(size, np.float32) * scales + centers - 0.5 * scales
-            for i in range(len(kpts)):
-                triples = np.concatenate([kpts[i], scores[i][:, None]], axis=1)
-                (cx, cy), (bw, bh) = centers[i, 0], scales[i, 0]
-                results.append({
-                    "image_id": int(batch["img_id"][i]), "category_id": 1,
-                    "keypoints": triples.reshape(-1).tolist(), "score": 1.0,
-                    "bbox_score": 1.0,
-                    "bbox": [float(cx - bw / 2), float(cy - bh / 2), float(bw), float(bh)]})
-        return evaluate_wholebody(str(ann_file), results)
-
-    return val_fn

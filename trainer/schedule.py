@@ -83,6 +83,11 @@ class ExpMomentumEMA:
     ``m = (1 - momentum) * exp(-(1 + n) / gamma) + momentum``. Integer buffers
     (``num_batches_tracked``) keep their step-0 value, as in mmengine.
 
+    Entries that cannot change are left alone: frozen parameters and the buffers of modules in
+    eval mode (a distiller's teacher; the Trainer updates right after a training step). Their
+    average is the constant itself, so this only removes float rounding drift: a frozen teacher
+    stays bit-identical. A tensor shared under two names (stage 2's backbone) is updated once.
+
     Attributes:
         module: the averaged copy (eval mode, no gradients).
         steps: number of updates so far.
@@ -114,7 +119,25 @@ class ExpMomentumEMA:
                 value.copy_(src[key])
         else:
             m = self.momentum_at(self.steps)
+            frozen = _constant_keys(model)
+            done: set[int] = set()
             for key, value in avg.items():
-                if value.dtype.is_floating_point:
-                    value.mul_(1.0 - m).add_(src[key].to(value.device), alpha=m)
+                if (not value.dtype.is_floating_point or key in frozen
+                        or value.data_ptr() in done):
+                    continue
+                done.add(value.data_ptr())
+                value.mul_(1.0 - m).add_(src[key].to(value.device), alpha=m)
         self.steps += 1
+
+
+def _constant_keys(model: nn.Module) -> set[str]:
+    """State-dict keys that training cannot change: frozen parameters, and the buffers of
+    modules in eval mode (their BatchNorm statistics are not updated)."""
+    keys: set[str] = set()
+    for name, module in model.named_modules(remove_duplicate=False):
+        prefix = f"{name}." if name else ""
+        keys.update(prefix + k for k, p in module._parameters.items()
+                    if p is not None and not p.requires_grad)
+        if not module.training:
+            keys.update(prefix + k for k in module._buffers)
+    return keys

@@ -14,7 +14,7 @@ from engines.errors import UserError
 
 #: Subcommand modules, in the order ``dwpose --help`` lists them.
 SUBCOMMANDS = ("predict", "bench", "fetch", "build", "calibrate", "train", "transfer", "export",
-               "eval")
+               "eval", "distill", "quantize")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,11 +1,18 @@
-"""``dwpose train``: train an RTMPose / DWPose whole-body model with the RTMPose recipe."""
+"""``dwpose train``: train an RTMPose / DWPose whole-body model with the RTMPose recipe.
+
+The data, recipe and run options, their checks, and the loop around ``trainer.engine.Trainer``
+(resume, summary) are shared with ``dwpose distill``: ``add_training_args``,
+``prepare_training`` and ``run_trainer``.
+"""
 from __future__ import annotations
 
 import argparse
 import logging
 import os
 import pickle
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from engines.errors import UserError
 
@@ -51,6 +58,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--arch", required=True, choices=ARCHS, help="model size: t, s, m, l or x")
     p.add_argument("--input-size", default="256x192", choices=INPUT_SIZES, metavar="HxW",
                    help="network input, height x width (default: %(default)s)")
+    add_training_args(p)
+    p.set_defaults(func=run)
+
+
+def add_training_args(p: argparse.ArgumentParser, epochs_help: str = "epochs (preset 270)",
+                      grad_clip_help: str = "max gradient norm (default: off)") -> None:
+    """The data, work-dir and recipe options of ``train`` and ``distill``."""
     data = p.add_argument_group("data")
     data.add_argument("--train-ann", type=Path, action="append", default=[], metavar="JSON",
                       help="COCO-WholeBody-format annotations; repeat (with --train-img and "
@@ -66,8 +80,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                            "train (and, without --val-ann, validate) on them")
     p.add_argument("--work-dir", type=Path, required=True, metavar="DIR",
                    help="checkpoints and logs go here")
-    run_opts = p.add_argument_group("recipe (defaults: the variant's preset)")
-    run_opts.add_argument("--epochs", type=int, help="epochs (preset 270)")
+    run_opts = p.add_argument_group("recipe (defaults: the input size's preset)")
+    run_opts.add_argument("--epochs", type=int, help=epochs_help)
     run_opts.add_argument("--batch-size", type=int, help="batch per process (64, 32 at 384x288)")
     run_opts.add_argument("--lr", type=float, help="peak learning rate (4e-3)")
     run_opts.add_argument("--weight-decay", type=float, help="AdamW weight decay (0.05)")
@@ -76,7 +90,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run_opts.add_argument("--final-epochs", type=int,
                           help="epochs at the end on the lighter pipeline "
                                "(default: 30/270 of --epochs)")
-    run_opts.add_argument("--grad-clip", type=float, help="max gradient norm (default: off)")
+    run_opts.add_argument("--grad-clip", type=float, help=grad_clip_help)
     run_opts.add_argument("--no-ema", action="store_true", help="do not keep an EMA")
     run_opts.add_argument("--no-amp", action="store_true", help="fp32 on CUDA too")
     run_opts.add_argument("--val-interval", type=int, default=10,
@@ -89,7 +103,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run_opts.add_argument("--resume", nargs="?", const="auto", metavar="CKPT",
                           help="continue a stopped run from CKPT (default: WORK/latest.pth)")
     run_opts.add_argument("--no-progress", action="store_true", help="no progress bars")
-    p.set_defaults(func=run)
+
+
+def require_torch(task: str) -> None:
+    """A one-line error instead of an ImportError when PyTorch is missing."""
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise UserError(f"{task} needs PyTorch, which is not installed: "
+                        "pip install -e .[train]") from None
 
 
 def _datasets(args: argparse.Namespace) -> list[tuple[Path, Path]]:
@@ -118,18 +140,9 @@ def _datasets(args: argparse.Namespace) -> list[tuple[Path, Path]]:
     return pairs
 
 
-def run(args: argparse.Namespace) -> int:
-    try:
-        import torch
-    except ImportError:
-        raise UserError("training needs PyTorch, which is not installed: "
-                        "pip install -e .[train]") from None
-    from trainer.data import CocoWholeBodyDataset, MixedDataset, build_pipeline, make_loader
-    from trainer.data import generate as generate_synthetic
-    from trainer.engine import TrainConfig, Trainer, init_distributed, make_coco_val_fn
-    from trainer.models import build_model, parse_input_size
-
-    pairs = _datasets(args)
+def check_training_args(args: argparse.Namespace) -> None:
+    """Refuse inconsistent data and recipe options before anything is loaded."""
+    _datasets(args)
     if (args.val_ann is None) != (args.val_img is None):
         raise UserError("give both --val-ann and --val-img (or neither)")
     for flag, value in (("--epochs", args.epochs), ("--batch-size", args.batch_size),
@@ -138,20 +151,54 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"{flag} {value}: must be >= 1")
     if args.workers < 0:
         raise UserError(f"--workers {args.workers}: must be >= 0")
-    preset = PRESETS[args.input_size]
-    epochs = int(args.epochs or preset["epochs"])
+    if args.resume is not None and not _resume_path(args).is_file():
+        raise UserError(f"--resume: {_resume_path(args)} not found")
+
+
+def _resume_path(args: argparse.Namespace) -> Path:
+    return args.work_dir / "latest.pth" if args.resume == "auto" else Path(args.resume)
+
+
+@dataclass
+class TrainingSetup:
+    """What ``prepare_training`` built: the data, the validation and the loop's config."""
+
+    loader: Any
+    num_samples: int
+    val_fn: Any
+    cfg: Any
+    resume: Path | None
+    rank: int
+    world: int
+    batch_size: int
+
+
+def prepare_training(args: argparse.Namespace, input_size: str, epochs: int | None = None,
+                     grad_clip: float | None = None) -> TrainingSetup:
+    """Data loader, validation and ``TrainConfig`` from the shared options.
+
+    ``epochs`` / ``grad_clip`` are the command's defaults when the option is not given (the
+    input size's preset epochs, no clipping). Joins the process group under ``torchrun``,
+    generates ``--synthetic`` data on rank 0 and seeds torch with ``--seed``.
+    """
+    import torch
+
+    from trainer.data import CocoWholeBodyDataset, MixedDataset, build_pipeline, make_loader
+    from trainer.data import generate as generate_synthetic
+    from trainer.engine import TrainConfig, init_distributed
+    from trainer.models import parse_input_size
+    from trainer.validation import make_coco_val_fn
+
+    check_training_args(args)
+    pairs = _datasets(args)
+    preset = PRESETS[input_size]
+    epochs = int(args.epochs or epochs or preset["epochs"])
     batch_size = int(args.batch_size or preset["batch_size"])
     final_epochs = (args.final_epochs if args.final_epochs is not None
                     else round(epochs * FINAL_EPOCHS_SHARE))
-    resume = None
-    if args.resume is not None:
-        resume = args.work_dir / "latest.pth" if args.resume == "auto" else Path(args.resume)
-        if not resume.is_file():
-            raise UserError(f"--resume: {resume} not found")
-
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     rank, world, _local = init_distributed()
-    size = parse_input_size(args.input_size)
+    size = parse_input_size(input_size)
     val = (args.val_ann, args.val_img)
     if args.synthetic is not None:
         syn_dir = args.work_dir / "synthetic"
@@ -182,7 +229,6 @@ def run(args: argparse.Namespace) -> int:
     torch.manual_seed(args.seed)
     loader = make_loader(dataset, batch_size, args.workers, seed=args.seed,
                          distributed=world > 1, drop_last=True)
-    model = build_model(args.arch, args.input_size)
     val_fn = None
     if val[0] is not None:
         if not Path(val[0]).is_file() or not Path(val[1]).is_dir():
@@ -193,29 +239,58 @@ def run(args: argparse.Namespace) -> int:
         max_epochs=epochs, lr=float(args.lr or preset["lr"]),
         weight_decay=float(args.weight_decay if args.weight_decay is not None
                            else preset["weight_decay"]),
-        warmup_iters=args.warmup_iters, ema=not args.no_ema, grad_clip=args.grad_clip,
+        warmup_iters=args.warmup_iters, ema=not args.no_ema,
+        grad_clip=args.grad_clip if args.grad_clip is not None else grad_clip,
         amp=not args.no_amp, final_epochs=final_epochs, input_size=size,
         val_interval=args.val_interval, progress=not args.no_progress, device=args.device)
-    trainer = Trainer(model, loader, cfg, val_fn=val_fn, work_dir=args.work_dir)
-    if rank == 0:
-        print(f"rtmpose-{args.arch} {args.input_size}: {len(dataset)} samples, "
-              f"{len(loader)} iterations/epoch x {epochs} epochs, batch {batch_size} x {world}, "
+    resume = _resume_path(args) if args.resume is not None else None
+    return TrainingSetup(loader=loader, num_samples=len(dataset), val_fn=val_fn, cfg=cfg,
+                         resume=resume, rank=rank, world=world, batch_size=batch_size)
+
+
+def run_trainer(module: Any, setup: TrainingSetup, args: argparse.Namespace, label: str,
+                meta: dict[str, Any]) -> dict[str, Any]:
+    """Train ``module`` (a pose model or a distiller) as ``setup`` says; returns the summary.
+
+    Prints what runs (``label``, data, batches, device), resumes when asked, and at the end
+    the best validation score and the latest checkpoint (rank 0).
+    """
+    from trainer.engine import Trainer
+
+    trainer = Trainer(module, setup.loader, setup.cfg, val_fn=setup.val_fn,
+                      work_dir=args.work_dir, meta=meta)
+    if setup.rank == 0:
+        print(f"{label}: {setup.num_samples} samples, {len(setup.loader)} iterations/epoch x "
+              f"{setup.cfg.max_epochs} epochs, batch {setup.batch_size} x {setup.world}, "
               f"device {trainer.device}{', AMP' if trainer.amp else ''}")
-    if resume is not None:
+    if setup.resume is not None:
         try:
-            trainer.load_checkpoint(resume)
+            trainer.load_checkpoint(setup.resume)
         except (ValueError, RuntimeError, KeyError, pickle.UnpicklingError) as exc:
-            raise UserError(f"--resume {resume}: cannot continue from it "
+            raise UserError(f"--resume {setup.resume}: cannot continue from it "
                             f"({str(exc).splitlines()[0][:200]})") from None
-        if rank == 0:
-            print(f"resumed from {resume}: epoch {trainer.epoch}, iteration {trainer.iteration}")
+        if setup.rank == 0:
+            print(f"resumed from {setup.resume}: epoch {trainer.epoch}, "
+                  f"iteration {trainer.iteration}")
     summary = trainer.fit()
     trainer.close()
-    if rank == 0:
+    if setup.rank == 0:
         best = summary["best"]
         if best["metric"] is not None:
             print(f"best {best['metric']} {best['value']:.4f} at epoch {best['epoch']}: "
                   f"{args.work_dir / 'best.pth'}")
+    return summary
+
+
+def run(args: argparse.Namespace) -> int:
+    require_torch("training")
+    from trainer.models import build_model
+
+    setup = prepare_training(args, args.input_size)
+    model = build_model(args.arch, args.input_size)
+    meta = {"distill_stage": 0, "arch": args.arch, "input_size": args.input_size}
+    summary = run_trainer(model, setup, args, f"rtmpose-{args.arch} {args.input_size}", meta)
+    if setup.rank == 0:
         print(f"latest checkpoint: {summary['latest']} "
               f"(export: dwpose export --checkpoint {summary['latest']} --arch {args.arch} "
               f"--input-size {args.input_size} --output model.onnx)")

@@ -275,8 +275,8 @@ class PackInputs:
     and per-sample metadata; drops the image and intermediate keys."""
 
     _ARRAYS = ("x_labels", "y_labels", "weights", "transformed_keypoints", "keypoints_visible",
-               "bbox_center", "bbox_scale")
-    _META = ("img_path", "img_id", "ann_id", "flip", "bbox_rotation")
+               "bbox", "bbox_center", "bbox_scale")
+    _META = ("img_path", "img_id", "ann_id", "flip", "bbox_rotation", "bbox_score")
 
     def __init__(self, mean: Sequence[float] = MEAN_RGB, std: Sequence[float] = STD_RGB) -> None:
         self.mean = np.asarray(mean, np.float32)

@@ -14,7 +14,6 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 import cv2
 import numpy as np
@@ -79,9 +78,24 @@ class CocoWholeBodyDataset(Dataset):
                         sum(self.skipped.values()), sum(self.skipped.values()) + len(self),
                         ", ".join(f"{k}: {v}" for k, v in sorted(self.skipped.items())))
 
+    def _image_path(self, img: dict, check_files: bool,
+                    exists: dict[Path, bool]) -> Path | None:
+        """The image file of record ``img``, or None (counted) when ``check_files`` finds none.
+
+        ``exists`` caches the answer per file: many annotations share one image.
+        """
+        path = self.img_dir / img["file_name"]
+        if check_files:
+            if path not in exists:
+                exists[path] = path.is_file()
+            if not exists[path]:
+                self.skipped["missing_image_file"] += 1
+                return None
+        return path
+
     def _parse(self, data: dict, check_files: bool) -> list[dict]:
         images = {img["id"]: img for img in data.get("images", []) if "id" in img}
-        exists: dict[Any, bool] = {}
+        exists: dict[Path, bool] = {}
         samples = []
         for ann in data.get("annotations", []):
             img = images.get(ann.get("image_id"))
@@ -108,13 +122,9 @@ class CocoWholeBodyDataset(Dataset):
             if num_body == 0 or keypoints[:, :2].max() <= 0:
                 self.skipped["no_keypoints"] += 1
                 continue
-            path = self.img_dir / img["file_name"]
-            if check_files:
-                if path not in exists:
-                    exists[path] = path.is_file()
-                if not exists[path]:
-                    self.skipped["missing_image_file"] += 1
-                    continue
+            path = self._image_path(img, check_files, exists)
+            if path is None:
+                continue
             samples.append({
                 "img_path": str(path),
                 "img_id": int(img["id"]),

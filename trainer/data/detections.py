@@ -82,13 +82,9 @@ class DetectionsDataset(CocoWholeBodyDataset):
             if img is None or "file_name" not in img:
                 self.skipped["unknown_image"] += 1
                 continue
-            path = self.img_dir / img["file_name"]
-            if check_files:
-                if path not in exists:
-                    exists[path] = path.is_file()
-                if not exists[path]:
-                    self.skipped["missing_image_file"] += 1
-                    continue
+            path = self._image_path(img, check_files, exists)
+            if path is None:
+                continue
             samples.append({
                 "img_path": str(path),
                 "img_id": int(img["id"]),

@@ -24,12 +24,18 @@ compute.
 Timings per frame use the stage names of ``WholeBody``: ``detector`` and ``pose`` are the
 runtimes' own times (GPU time between CUDA events on GPU backends, the worker's wall time
 otherwise), ``preprocess`` and ``postprocess`` the host time spent on that frame.
+
+``FrameRunner`` puts the serial and the overlapped pipeline behind one loop (push each frame,
+flush at the end), and ``use_overlap`` is the rule that ``--pipeline auto`` of ``dwpose
+predict`` and of the desktop app follow.
 """
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 import numpy as np
 
@@ -38,6 +44,14 @@ from .detector import YOLOX
 from .pipeline import FrameResult, StageTimer, WholeBody
 from .pose import PoseBatch, RTMPose
 from .tracking import PoseTracker
+
+#: Choices of ``--pipeline`` (``dwpose predict``, ``run_app.py``).
+PIPELINE_MODES = ("auto", "serial", "overlap")
+#: What ``auto`` picks, for the commands' help (see ``use_overlap``).
+AUTO_RULE = ("auto = overlap when the backend runs asynchronously on a GPU (tensorrt, torch on "
+             "CUDA), serial otherwise (onnxruntime, torch on the CPU)")
+
+T = TypeVar("T")
 
 
 class _ThreadJob(Job):
@@ -108,13 +122,20 @@ class OverlappedWholeBody:
         return cls(pipeline.detector, pipeline.pose, pipeline.tracker.det_interval,
                    pipeline.whole_image_fallback)
 
-    def push(self, image: np.ndarray) -> tuple[np.ndarray, FrameResult] | None:
-        """Start frame t; returns frame t-1 and its result (None for the first frame)."""
+    def push(self, image: np.ndarray,
+             cut: bool = False) -> tuple[np.ndarray, FrameResult] | None:
+        """Start frame t; returns frame t-1 and its result (None for the first frame).
+
+        ``cut``: frame t is unrelated to frame t-1 (another image, a new source); its tracks
+        start afresh, as after ``WholeBody.reset``, while frame t-1 still finishes with its own.
+        """
         frame, previous = _Frame(image), self._pending
-        if self._detection_certain(previous):
+        if cut or self._detection_certain(previous):
             self._submit_detection(frame)
         done = self._finish(previous) if previous is not None else None
         self._pending = None
+        if cut:
+            self.tracker.reset()
         if frame.det_job is None and self.tracker.needs_detection():
             self._submit_detection(frame)  # a track was lost at t-1: detect now, not overlapped
         self._take_boxes(frame)
@@ -142,6 +163,12 @@ class OverlappedWholeBody:
         done = self.flush()
         self.tracker.reset()
         return done
+
+    def discard(self) -> None:
+        """Drop the frame in flight unfinished and forget tracks: the way on after a failure,
+        which may have left that frame and the tracker half done."""
+        self._pending = None
+        self.tracker.reset()
 
     def close(self) -> None:
         """Finish the frame in flight and stop the worker threads (if any)."""
@@ -208,3 +235,74 @@ class OverlappedWholeBody:
                                       frame.detected)
         return frame.image, FrameResult(frame.boxes, frame.box_scores, keypoints, scores, ids,
                                         frame.detected, frame.timer.ms)
+
+
+def use_overlap(pipeline: WholeBody, mode: str = "auto") -> bool:
+    """Whether ``mode`` (one of ``PIPELINE_MODES``) runs ``pipeline`` overlapped.
+
+    ``auto`` overlaps when both models' backends are ``asynchronous`` (TensorRT, torch on
+    CUDA): their CUDA streams let the detector and the pose model run at the same time. On the
+    CPU (ONNX Runtime, torch on the CPU) both models share the same cores, so the gain is small
+    or none, and ``auto`` stays serial (results a frame sooner); ``overlap`` still asks for it.
+    """
+    if mode not in PIPELINE_MODES:
+        raise ValueError(f"pipeline {mode!r}: choose one of {', '.join(PIPELINE_MODES)}")
+    if mode == "auto":
+        return pipeline.detector.backend.asynchronous and pipeline.pose.backend.asynchronous
+    return mode == "overlap"
+
+
+class FrameRunner(Generic[T]):
+    """The serial or the overlapped pipeline behind one loop, for callers that must write or
+    show every frame: ``push`` each frame with an item of the caller's (a source frame, a GUI
+    packet), handle what comes back, ``flush`` at the end.
+
+    What comes back is the (item, result) finished by that call: the pushed frame itself
+    (serial), the frame pushed before it (overlapped), or None. Either way every item comes
+    back once, in order, with the result the serial pipeline gives it (but for the frame in
+    flight when ``discard`` or ``close`` drops it).
+
+    Args:
+        pipeline: the loaded models.  mode: one of ``PIPELINE_MODES`` (see ``use_overlap``).
+    """
+
+    def __init__(self, pipeline: WholeBody, mode: str = "auto") -> None:
+        self.pipeline = pipeline
+        self.overlapped = (OverlappedWholeBody.from_pipeline(pipeline)
+                           if use_overlap(pipeline, mode) else None)
+        self._items: deque[T] = deque()  # the item of the frame in flight (overlapped)
+
+    @property
+    def kind(self) -> str:
+        """``"serial"`` or ``"overlapped"``, for status lines."""
+        return "serial" if self.overlapped is None else "overlapped"
+
+    def push(self, item: T, image: np.ndarray,
+             cut: bool = False) -> tuple[T, FrameResult] | None:
+        """Run ``image``; ``cut``: it is unrelated to the previous frame (no tracking across)."""
+        if self.overlapped is None:
+            if cut:
+                self.pipeline.reset()
+            return item, self.pipeline(image)
+        done = self.overlapped.push(image, cut)
+        self._items.append(item)
+        return None if done is None else (self._items.popleft(), done[1])
+
+    def flush(self) -> tuple[T, FrameResult] | None:
+        """Finish the frame in flight; its item and result (None when there is none)."""
+        done = self.overlapped.flush() if self.overlapped is not None else None
+        return None if done is None else (self._items.popleft(), done[1])
+
+    def discard(self) -> None:
+        """Drop the frame in flight and forget tracks (after a failed frame)."""
+        self._items.clear()
+        if self.overlapped is None:
+            self.pipeline.reset()
+        else:
+            self.overlapped.discard()
+
+    def close(self) -> None:
+        """Drop the frame in flight (``flush`` first to keep it) and stop the worker threads."""
+        self.discard()
+        if self.overlapped is not None:
+            self.overlapped.close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -24,7 +25,9 @@ from PyQt5.QtCore import QSettings, Qt  # noqa: E402
 from app.gui.capture import FRAME, KEYPOINTS, OPENPOSE, POSE_MAP  # noqa: E402
 from app.gui.settings import SettingsStore  # noqa: E402
 from app.gui.window import MainWindow  # noqa: E402
+from app.gui.workers import ModelSpec  # noqa: E402
 from app.guidance import FULL_BODY  # noqa: E402
+from engines.overlap import FrameRunner  # noqa: E402
 from engines.pipeline import FrameResult  # noqa: E402
 from engines.skeleton import NUM_KEYPOINTS  # noqa: E402
 from engines.sources import Frame, FrameSource  # noqa: E402
@@ -84,6 +87,11 @@ class FakePipeline:
 
     def reset(self) -> None:
         pass
+
+
+def fake_loader(make) -> Callable[[ModelSpec], FrameRunner]:
+    """A model loader that gives ``FakePipeline(make)``, run serially."""
+    return lambda spec: FrameRunner(FakePipeline(make), "serial")
 
 
 def ideal_person(_: int) -> FrameResult:
@@ -194,13 +202,31 @@ def test_video_with_real_detector_capture_and_close(qtbot, open_window, yolox_na
     assert all(t is not None and t.isFinished() for t in threads)
 
 
+def test_overlapped_pipeline_in_the_window(qtbot, open_window, yolox_nano, pose256):
+    """--pipeline overlap: keypoints come, the overlay keeps the detector and pose times and
+    the status bar names the pipeline; serial again from the panel reloads the models."""
+    video = need_shared(VIDEO_DIR / "single_person_dance.mp4")
+    window = open_window({"video": str(video), "det": str(yolox_nano), "pose": str(pose256),
+                          "pipeline": "overlap"})
+    wait_frames(qtbot, window, 3)
+    assert window.current.result is not None and len(window.current.result) >= 1
+    stats = window.overlay_state().stats
+    assert "det " in stats[-1] and "pose " in stats[-1]
+    assert window.status_labels["backend"].text() == "Backend: onnxruntime (overlapped)"
+    window.panel.pipeline.setCurrentIndex(window.panel.pipeline.findData("serial"))
+    qtbot.waitUntil(lambda: window.status_labels["backend"].text()
+                    == "Backend: onnxruntime (serial)", timeout=WAIT_MS)
+    wait_frames(qtbot, window, 2)
+    assert window.store.load().pipeline == "serial"  # a change in the window is saved
+
+
 # --------------------------------------------------------------------------------------------
 # Settings, shortcuts, guidance
 # --------------------------------------------------------------------------------------------
 
 
 def test_settings_change_persist_and_reload(qtbot, open_window, store, fake_models):
-    loader = lambda spec: FakePipeline(ideal_person)  # noqa: E731
+    loader = fake_loader(ideal_person)
     window = open_window({"det": fake_models["det"], "pose": fake_models["pose"]},
                          opener=opener_of(), loader=loader)
     wait_frames(qtbot, window, 2)
@@ -238,7 +264,7 @@ def test_settings_change_persist_and_reload(qtbot, open_window, store, fake_mode
 def test_ready_person_is_captured_automatically(qtbot, open_window, fake_models, tmp_path):
     window = open_window({"det": fake_models["det"], "pose": fake_models["pose"],
                           "auto_capture": True, "profile": "full_body"},
-                         opener=opener_of(), loader=lambda spec: FakePipeline(ideal_person))
+                         opener=opener_of(), loader=fake_loader(ideal_person))
     with qtbot.waitSignal(window.captured, timeout=WAIT_MS) as saved:
         pass
     assert window.current.guidance.ready
@@ -253,7 +279,7 @@ def test_mirror_flips_the_arrow(qtbot, open_window, fake_models):
     off_centre = lambda _: frame(Person.place(FULL_BODY, cx=0.75))  # noqa: E731
     window = open_window({"det": fake_models["det"], "pose": fake_models["pose"],
                           "mirror": False},
-                         opener=opener_of(), loader=lambda spec: FakePipeline(off_centre))
+                         opener=opener_of(), loader=fake_loader(off_centre))
     qtbot.waitUntil(lambda: window.overlay_state().direction.value == "left", timeout=WAIT_MS)
     window.panel.mirror.setChecked(True)
     assert window.overlay_state().direction.value == "right"
@@ -269,7 +295,7 @@ def test_source_that_raises_is_reported_and_reconnected(qtbot, open_window, fake
     broken = FakeCamera(frames=5, fail=OSError("camera unplugged"))
     window = open_window({"det": fake_models["det"], "pose": fake_models["pose"]},
                          opener=opener_of(broken),
-                         loader=lambda spec: FakePipeline(ideal_person))
+                         loader=fake_loader(ideal_person))
     qtbot.waitUntil(lambda: "unplugged" in problems(window), timeout=WAIT_MS)
     assert "reconnecting in" in problems(window)
     assert "unplugged" in window.status_labels["source"].text()
@@ -292,7 +318,7 @@ def test_video_that_vanishes_is_reported_and_reconnected(qtbot, open_window, fak
     video = _write_video(tmp_path / "clip.mp4")
     window = open_window({"video": str(video), "det": fake_models["det"],
                           "pose": fake_models["pose"], "loop": True},
-                         loader=lambda spec: FakePipeline(ideal_person))
+                         loader=fake_loader(ideal_person))
     wait_frames(qtbot, window, 2)
     hidden = video.rename(tmp_path / "away.mp4")
     qtbot.waitUntil(lambda: "reconnecting" in problems(window), timeout=WAIT_MS)
@@ -307,7 +333,7 @@ def test_inference_exception_is_shown_and_the_app_goes_on(qtbot, open_window, fa
         return RuntimeError("boom") if call % 3 == 0 else ideal_person(call)
 
     window = open_window({"det": fake_models["det"], "pose": fake_models["pose"]},
-                         opener=opener_of(), loader=lambda spec: FakePipeline(flaky))
+                         opener=opener_of(), loader=fake_loader(flaky))
     qtbot.waitUntil(lambda: "Inference error: RuntimeError: boom" in problems(window),
                     timeout=WAIT_MS)
     wait_frames(qtbot, window, 3)  # later frames still go through
@@ -327,7 +353,7 @@ def test_model_that_fails_to_load_is_reported(qtbot, open_window, fake_models):
 
 def test_missing_release_is_reported_without_dialog(qtbot, open_window, fake_models):
     window = open_window({"det": "yolox_tiny", "pose": fake_models["pose"]},
-                         opener=opener_of(), loader=lambda spec: FakePipeline(ideal_person))
+                         opener=opener_of(), loader=fake_loader(ideal_person))
     with qtbot.waitSignal(window.model_problem, timeout=WAIT_MS) as problem:
         pass
     assert "dwpose fetch yolox_tiny" in problem.args[0]
@@ -339,7 +365,7 @@ def test_unavailable_backends_are_greyed_out(qtbot, open_window, fake_models, mo
     monkeypatch.setattr("app.gui.window.BACKENDS", registry)
     monkeypatch.setattr("app.gui.models.BACKENDS", registry)
     window = open_window({"det": fake_models["det"], "pose": fake_models["pose"]},
-                         opener=opener_of(), loader=lambda spec: FakePipeline(ideal_person))
+                         opener=opener_of(), loader=fake_loader(ideal_person))
     combo = window.panel.backend
     enabled = {combo.itemData(i): combo.model().item(i).isEnabled() for i in range(combo.count())}
     assert enabled == {"onnxruntime": True, "no_such_runtime": False}

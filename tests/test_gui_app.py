@@ -40,6 +40,15 @@ def test_frames_and_screenshot(tmp_path, yolox_nano, pose256):
     assert not (tmp_path / "captures").exists()  # nothing captured without being asked
 
 
+def test_overlapped_pipeline_headless(tmp_path, yolox_nano, pose256):
+    pytest.importorskip("PyQt5.QtWidgets", reason="the desktop app needs PyQt5")
+    video = need_shared(VIDEO_DIR / "street_multi_person.mp4")
+    done = run_app("--source", str(video), "--det", str(yolox_nano), "--pose", str(pose256),
+                   "--pipeline", "overlap", "--frames", "3", tmp_path=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "3 frames processed" in done.stdout
+
+
 def test_missing_model_in_a_headless_run_exits_2(tmp_path):
     pytest.importorskip("PyQt5.QtWidgets", reason="the desktop app needs PyQt5")
     video = tmp_path / "clip.mp4"
@@ -64,6 +73,8 @@ def test_bad_options_are_refused(tmp_path):
     assert done.returncode == 2 and "--screenshot needs --frames" in done.stderr
     done = run_app("--source", str(tmp_path / "absent.mp4"), tmp_path=tmp_path)
     assert done.returncode == 2 and "no such file" in done.stderr
+    done = run_app("--pipeline", "fast", tmp_path=tmp_path)
+    assert done.returncode == 2 and "invalid choice: 'fast'" in done.stderr
 
 
 def test_without_pyqt5_one_line_says_what_to_install(tmp_path):

@@ -4,12 +4,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import textwrap
 import time
 from pathlib import Path
 
 import cv2
 
 from engines.errors import InputError, UserError
+from engines.overlap import AUTO_RULE, PIPELINE_MODES, FrameRunner
+from engines.pipeline import FrameResult
+from engines.sources import Frame, open_source
 
 from .common import add_pipeline_args, positive_int
 
@@ -19,7 +23,9 @@ Find every person (YOLOX), estimate 133 whole-body keypoints (DWPose) and write:
   - a COCO keypoint results JSON (--output-json, default OUTPUT_DIR/results.json),
   - optionally OpenPose JSON and ControlNet pose maps per frame.
 INPUT is an image, a folder of images, a video file or a camera index (0, 1, ...).
-With neither --output-dir nor --output-json, results go to ./dwpose_out/<input name>/."""
+With neither --output-dir nor --output-json, results go to ./dwpose_out/<input name>/.
+--pipeline overlap runs the detector of frame t while the pose model of frame t-1 finishes:
+the outputs are the same, in the same order, as with --pipeline serial."""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -43,6 +49,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="keypoint score needed to draw a point (default: %(default)s)")
     p.add_argument("--max-frames", type=positive_int, metavar="N",
                    help="stop after N frames (cameras run until Ctrl+C otherwise)")
+    p.add_argument("--pipeline", choices=PIPELINE_MODES, default="auto",
+                   help=textwrap.fill("serial, or overlap the two models across consecutive "
+                                      f"frames (same results); {AUTO_RULE}; a single image "
+                                      "always runs serially (default: %(default)s)", 70))
     add_pipeline_args(p)
     p.set_defaults(func=run)
 
@@ -131,21 +141,24 @@ class Outputs:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engines.sources import open_source
-
     from .common import pipeline_from_args
 
     with open_source(args.input) as source:
         pipeline = pipeline_from_args(args, live=source.live)
+        single = source.kind == "images" and len(source) == 1
+        runner = FrameRunner(pipeline, "serial" if single else args.pipeline)
         outputs = Outputs(args, source)
-        return _process(args, source, pipeline, outputs)
+        return _process(args, source, runner, outputs)
 
 
-def _process(args: argparse.Namespace, source, pipeline, outputs: Outputs) -> int:
-    """Run every frame through the pipeline; Ctrl+C stops cleanly with all files complete."""
+def _process(args: argparse.Namespace, source, runner: FrameRunner[Frame],
+             outputs: Outputs) -> int:
+    """Run every frame through the pipeline and write each result as it comes back (one frame
+    late when overlapped; the last one at the flush). Ctrl+C stops cleanly with all files
+    complete; the frame in flight then is dropped."""
     from tqdm import tqdm
 
-    frames = skipped = 0
+    read = frames = skipped = 0
     interrupted = False
     total = len(source) or None
     if args.max_frames:
@@ -153,26 +166,35 @@ def _process(args: argparse.Namespace, source, pipeline, outputs: Outputs) -> in
     start = time.perf_counter()
     bar = tqdm(total=total, unit="frame", desc=source.name, dynamic_ncols=True,
                disable=total == 1)
+
+    def write(done: tuple[Frame, FrameResult] | None) -> None:
+        nonlocal frames
+        if done is not None:
+            outputs.write(*done)
+            frames += 1
+
     try:
         for frame in source:
-            if args.max_frames and frames + skipped >= args.max_frames:
+            if args.max_frames and read + skipped >= args.max_frames:
                 break
             bar.update(1)
             if frame.image is None:
                 skipped += 1
                 tqdm.write(f"warning: skipped unreadable image {frame.name}", file=sys.stderr)
                 continue
-            if source.kind == "images":
-                pipeline.reset()  # unrelated images: no tracking between them
-            outputs.write(frame, pipeline(frame.image))
-            frames += 1
+            read += 1
+            # Unrelated images: no tracking between them.
+            write(runner.push(frame, frame.image, cut=source.kind == "images"))
+        write(runner.flush())
     except KeyboardInterrupt:
         interrupted = True
     finally:
+        runner.close()
         bar.close()
         written = outputs.close()
     elapsed = time.perf_counter() - start
-    print(f"{frames} frames in {elapsed:.1f} s ({frames / max(elapsed, 1e-9):.1f} FPS)"
+    print(f"{frames} frames in {elapsed:.1f} s ({frames / max(elapsed, 1e-9):.1f} FPS, "
+          f"{runner.kind} pipeline)"
           + (f", {skipped} unreadable skipped" if skipped else "")
           + (" (interrupted)" if interrupted else ""))
     for line in written:

@@ -1,10 +1,10 @@
 """``python run_app.py``: the desktop app's command line, and its headless mode.
 
-The options set this run's source, models, backend, profile and capture folder over the
-saved settings (without saving them). ``--frames N --screenshot OUT.png`` processes N frames,
-saves a picture of the window and exits, so the app can be run and looked at without anybody
-in front of it. PyQt5 is imported only after parsing, so ``--help`` always works and a
-missing PyQt5 is one line that says what to install.
+The options set this run's source, models, backend, pipeline, profile and capture folder
+over the saved settings (without saving them). ``--frames N --screenshot OUT.png`` processes
+N frames, saves a picture of the window and exits, so the app can be run and looked at
+without anybody in front of it. PyQt5 is imported only after parsing, so ``--help`` always
+works and a missing PyQt5 is one line that says what to install.
 """
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from typing import Any
 from app.cli.common import positive_int
 from app.guidance import PROFILES
 from engines.backends import BACKENDS
+from engines.overlap import AUTO_RULE, PIPELINE_MODES
 
 DESCRIPTION = """\
 Live whole-body pose guidance: shows the camera with the skeleton (YOLOX + DWPose), tells the
@@ -65,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="DWPose model: release name or path (default: dw-ll_ucoco_384)")
     models.add_argument("--backend", choices=sorted(BACKENDS),
                         help="inference runtime (default: onnxruntime)")
+    models.add_argument("--pipeline", choices=PIPELINE_MODES,
+                        help="serial, or overlap the detector of a frame with the pose model of "
+                             f"the previous one (same keypoints); {AUTO_RULE} (default: auto)")
     guide = p.add_argument_group("guidance and capture")
     guide.add_argument("--profile", choices=list(PROFILES), help="kind of shot (default: "
                        "full_body)")
@@ -100,8 +104,8 @@ def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
             out.update(source_kind="video", video=args.source)
     if args.resolution is not None:
         out["resolution"] = "" if args.resolution.lower() == "native" else args.resolution
-    for name in ("loop", "mirror", "det", "pose", "backend", "profile", "capture_dir",
-                 "auto_capture"):
+    for name in ("loop", "mirror", "det", "pose", "backend", "pipeline", "profile",
+                 "capture_dir", "auto_capture"):
         value = getattr(args, name)
         if value is not None:
             out[name] = value

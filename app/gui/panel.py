@@ -24,10 +24,13 @@ from PyQt5.QtWidgets import (
 )
 
 from app.guidance import PROFILES
+from engines.overlap import AUTO_RULE
 
 PROFILE_LABELS = {"full_body": "Full body", "upper_body": "Upper body", "portrait": "Portrait",
                   "hands": "Hands"}
 SOURCE_LABELS = {"camera": "Camera", "video": "Video file", "images": "Image folder"}
+PIPELINE_LABELS = {"auto": "Auto (overlapped on a GPU)", "serial": "Serial",
+                   "overlap": "Overlapped"}
 RESOLUTIONS = (("640x480", "640 × 480"), ("1280x720", "1280 × 720 (HD)"),
                ("1920x1080", "1920 × 1080 (Full HD)"), ("", "Native"))
 PANEL_WIDTH = 330
@@ -114,6 +117,13 @@ class ControlPanel(QWidget):
     def _models(self) -> QGroupBox:
         group, form = _form("Models")
         self.backend = QComboBox()
+        self.pipeline = QComboBox()
+        for mode, label in PIPELINE_LABELS.items():
+            self.pipeline.addItem(label, mode)
+        self.pipeline.setToolTip("Overlapped: the detector of a frame runs while the pose model "
+                                 "of the previous one finishes (same keypoints, more frames "
+                                 "per second when the models are the bottleneck).\n"
+                                 f"{AUTO_RULE}.")
         self.det = QComboBox()
         self.det_browse = QToolButton(text="…")
         self.det_browse.setToolTip("Choose a detector model file")
@@ -121,6 +131,7 @@ class ControlPanel(QWidget):
         self.pose_browse = QToolButton(text="…")
         self.pose_browse.setToolTip("Choose a pose model file")
         form.addRow("Backend", self.backend)
+        form.addRow("Pipeline", self.pipeline)
         form.addRow("Detector", _row(self.det, self.det_browse))
         form.addRow("Pose", _row(self.pose, self.pose_browse))
         return group

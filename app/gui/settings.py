@@ -13,11 +13,14 @@ from typing import Any
 from PyQt5.QtCore import QByteArray, QSettings
 
 from engines.hub import DEFAULT_MODELS
+from engines.overlap import PIPELINE_MODES
 
 ORGANIZATION = APPLICATION = "dwpose-guide"
 
 #: Source kinds of :class:`Settings.source_kind`.
 SOURCE_KINDS = ("camera", "video", "images")
+#: The allowed values of the fields that have a fixed set of them.
+CHOICES = {"source_kind": SOURCE_KINDS, "pipeline": PIPELINE_MODES}
 
 
 def default_capture_dir() -> str:
@@ -36,6 +39,7 @@ class Settings:
     resolution: str = "1280x720"  # WxH asked of a camera (files: fitted into it); "" = native
     mirror: bool = True  # selfie view
     backend: str = "onnxruntime"
+    pipeline: str = "auto"  # serial or overlapped models: one of PIPELINE_MODES
     det: str = DEFAULT_MODELS["detector"]  # release name or path
     pose: str = DEFAULT_MODELS["pose"]
     profile: str = "full_body"
@@ -87,7 +91,7 @@ class SettingsStore:
                 value = self.qsettings.value(f.name, default, type=type(default))
             except TypeError:
                 continue
-            if f.name == "source_kind" and value not in SOURCE_KINDS:
+            if f.name in CHOICES and value not in CHOICES[f.name]:
                 continue
             setattr(settings, f.name, value)
         return settings

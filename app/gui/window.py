@@ -31,7 +31,7 @@ from app.guidance import Direction
 from engines.backends import BACKENDS
 from engines.errors import UserError
 from engines.hub import RELEASES, cached_path, resolve_model
-from engines.pipeline import WholeBody
+from engines.overlap import FrameRunner
 from engines.sources import FrameSource
 
 from .capture import CaptureWriter
@@ -74,7 +74,7 @@ class MainWindow(QMainWindow):
     def __init__(self, store: SettingsStore, overrides: dict[str, Any] | None = None, *,
                  interactive: bool = True,
                  opener: Callable[[SourceSpec], FrameSource] = open_spec,
-                 loader: Callable[[ModelSpec], WholeBody] = load_pipeline) -> None:
+                 loader: Callable[[ModelSpec], FrameRunner] = load_pipeline) -> None:
         super().__init__()
         self.store, self.interactive, self._opener = store, interactive, opener
         self.settings: Settings = store.load()
@@ -179,6 +179,7 @@ class MainWindow(QMainWindow):
             if problem is not None:
                 p.backend.model().item(i).setEnabled(False)
         self._select(p.backend, s.backend)  # an unusable one is reported by apply_models
+        self._select(p.pipeline, s.pipeline)
         for combo, stage, spec in ((p.det, "detector", s.det), (p.pose, "pose", s.pose)):
             for name in release_names(stage):
                 combo.addItem(name if is_cached(name) else f"{name} (download)", name)
@@ -216,6 +217,8 @@ class MainWindow(QMainWindow):
 
         p.backend.currentIndexChanged.connect(
             lambda _: self._set("backend", p.backend.currentData(), models=True))
+        p.pipeline.currentIndexChanged.connect(
+            lambda _: self._set("pipeline", p.pipeline.currentData(), models=True))
         p.det.currentIndexChanged.connect(
             lambda _: self._set("det", p.det.currentData(), models=True))
         p.pose.currentIndexChanged.connect(
@@ -395,7 +398,7 @@ class MainWindow(QMainWindow):
                 self._models_failed(str(exc))
                 return
         self._refresh_model_labels()
-        self.inference.set_models(ModelSpec(paths[0], paths[1], s.backend))
+        self.inference.set_models(ModelSpec(paths[0], paths[1], s.backend, s.pipeline))
 
     def _refresh_model_labels(self) -> None:
         for combo, stage in ((self.panel.det, "detector"), (self.panel.pose, "pose")):
@@ -511,7 +514,9 @@ class MainWindow(QMainWindow):
         message, ok = self._source_state
         state, model_message = self._model_state
         models = f"{model_label(s.det)} + {model_label(s.pose)}"
-        texts = {"source": (message, ok), "backend": (f"Backend: {s.backend}", True),
+        runner = self.inference.runner  # the pipeline "auto" chose, once loaded
+        backend = f"Backend: {s.backend}" + (f" ({runner.kind})" if runner is not None else "")
+        texts = {"source": (message, ok), "backend": (backend, True),
                  "models": (f"Models: {models}" + ("" if state == "loaded" else
                                                    f" ({model_message})"), state != "failed")}
         for name, (text, good) in texts.items():

@@ -12,6 +12,12 @@ The capture thread survives its source: a camera that stops sending, a file that
 a reader that raises are reported (``state``) and reopened with exponential backoff. The
 inference thread survives its models: a load or inference failure is reported (``failed``)
 and frames keep flowing (without keypoints while no pipeline is loaded).
+
+The inference thread runs the models serially or overlapped (``engines.overlap``: the detector
+of a frame runs while the pose model of the one before finishes). Overlapped, each push hands
+back the previous frame; whenever no new frame is waiting, the frame in flight is finished at
+once, so the overlap adds no latency unless the models are the bottleneck, where it adds
+throughput.
 """
 from __future__ import annotations
 
@@ -27,7 +33,8 @@ import numpy as np
 from PyQt5.QtCore import QObject, QThread, pyqtSignal
 
 from app.guidance import PROFILES, GuidanceState, Guide, exposure_stats
-from engines.pipeline import FrameResult, WholeBody, build_pipeline
+from engines.overlap import FrameRunner
+from engines.pipeline import FrameResult, build_pipeline
 from engines.smoothing import KeypointSmoother
 from engines.sources import FrameSource
 
@@ -92,17 +99,21 @@ class Processed:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """The models to run: two existing files and a runtime (a key of ``BACKENDS``)."""
+    """The models to run: two existing files, a runtime (a key of ``BACKENDS``) and how to run
+    them (one of ``engines.overlap.PIPELINE_MODES``)."""
 
     det: str
     pose: str
     backend: str = "onnxruntime"
+    pipeline: str = "auto"
 
 
-def load_pipeline(spec: ModelSpec) -> WholeBody:
-    """The shared pipeline, set up for a live view (tracking, no whole-image fallback)."""
-    return build_pipeline(spec.det, spec.pose, backend=spec.backend,
-                          det_interval=LIVE_DET_INTERVAL, whole_image_fallback=False)
+def load_pipeline(spec: ModelSpec) -> FrameRunner[Packet]:
+    """The shared pipeline, set up for a live view (tracking, no whole-image fallback), run
+    serially or overlapped as ``spec.pipeline`` says."""
+    pipeline = build_pipeline(spec.det, spec.pose, backend=spec.backend,
+                              det_interval=LIVE_DET_INTERVAL, whole_image_fallback=False)
+    return FrameRunner(pipeline, spec.pipeline)
 
 
 def backoff(failures: int) -> float:
@@ -201,12 +212,12 @@ class InferenceThread(QThread):
     failed = pyqtSignal(str)
 
     def __init__(self, frames: LatestSlot[Packet], profile: str = "full_body",
-                 loader: Callable[[ModelSpec], WholeBody] = load_pipeline,
+                 loader: Callable[[ModelSpec], FrameRunner[Packet]] = load_pipeline,
                  parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.frames, self._loader = frames, loader
         self.results: LatestSlot[Processed] = LatestSlot()
-        self.pipeline: WholeBody | None = None
+        self.runner: FrameRunner[Packet] | None = None
         self.guide = Guide(PROFILES[profile])
         self.smoother = KeypointSmoother()
         self._tasks: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
@@ -230,51 +241,81 @@ class InferenceThread(QThread):
         while not self._stop.is_set():
             while not self._tasks.empty():
                 self._tasks.get()()
-            packet = self.frames.get(timeout=0.1)
+            packet = self.frames.get()
             if packet is None:
-                continue
-            processed = self._process(packet)
-            if self.results.put(processed):
-                self.processed.emit()
-            if processed.guidance is not None and processed.guidance.capture:
-                self.auto_capture.emit(processed)
+                # Nothing waits: finish the frame in flight now rather than a frame later.
+                self._publish(self._step(None))
+                packet = self.frames.get(timeout=0.1)
+            if packet is not None:
+                self._publish(self._step(packet))
+        self._unload()
+
+    def _publish(self, processed: Processed | None) -> None:
+        if processed is None:
+            return
+        if self.results.put(processed):
+            self.processed.emit()
+        if processed.guidance is not None and processed.guidance.capture:
+            self.auto_capture.emit(processed)
 
     def _load(self, spec: ModelSpec | None) -> None:
-        self.pipeline = None  # free the old models first
+        self._publish(self._step(None))  # the frame in flight, from the models that ran it
+        self._unload()  # free the old models first
         if spec is None:
             return
         self.models_state.emit("loading", "loading models…")
         try:
-            self.pipeline = self._loader(spec)
+            self.runner = self._loader(spec)
         except Exception as exc:
             log.warning("models not loaded", exc_info=True)
             self.models_state.emit("failed", f"models not loaded: {exc}")
             return
-        self.models_state.emit("loaded", "models loaded")
+        self.models_state.emit("loaded", f"models loaded ({self.runner.kind} pipeline)")
 
-    def _process(self, packet: Packet) -> Processed:
-        out = Processed(packet)
-        pipeline = self.pipeline
+    def _unload(self) -> None:
+        if self.runner is not None:
+            self.runner.close()
+            self.runner = None
+
+    def _step(self, packet: Packet | None) -> Processed | None:
+        """Push ``packet`` through the models (None: finish the frame in flight); returns the
+        frame finished now, smoothed and guided: ``packet`` itself (serial, no models, or a
+        failure: then without keypoints), the frame before it (overlapped) or None."""
+        done = None if packet is None else (packet, None)
+        if self.runner is not None:
+            try:
+                done = (self.runner.flush() if packet is None else
+                        self.runner.push(packet, packet.image, cut=packet.cut))
+            except Exception as exc:
+                self._failed(exc)
+        return None if done is None else self._finish(*done)
+
+    def _finish(self, packet: Packet, result: FrameResult | None) -> Processed:
+        """Smoothing and guidance on one frame's result (None: shown without keypoints)."""
+        out = Processed(packet, result)
         if packet.cut:
             self.smoother.reset()
             self.guide.reset()
-        if pipeline is not None:
+        if result is not None:
             try:
-                if packet.cut:
-                    pipeline.reset()
-                out.result = pipeline(packet.image)
-                out.timings = dict(out.result.timings)
+                out.timings = dict(result.timings)
                 start = time.perf_counter()
-                out.smoothed = self.smoother(out.result, packet.t)
+                out.smoothed = self.smoother(result, packet.t)
                 out.guidance = self.guide.update(out.smoothed, packet.image.shape, packet.t,
                                                  exposure_stats(packet.image))
                 out.timings["guide"] = (time.perf_counter() - start) * 1e3
             except Exception as exc:
-                log.warning("inference failed", exc_info=True)
+                self._failed(exc)
                 out = Processed(packet)
-                self.failed.emit(f"{type(exc).__name__}: {exc}")
-                self.smoother.reset()
-                self.guide.reset()
-                pipeline.reset()  # tracking state may be half-updated
         out.done = time.monotonic()
         return out
+
+    def _failed(self, exc: Exception) -> None:
+        """Report a failed frame and start over: tracks, smoothing and guidance may be half
+        updated, and the frame in flight is dropped."""
+        log.warning("inference failed", exc_info=exc)
+        self.failed.emit(f"{type(exc).__name__}: {exc}")
+        self.smoother.reset()
+        self.guide.reset()
+        if self.runner is not None:
+            self.runner.discard()

@@ -122,6 +122,38 @@ def test_bench_writes_stage_table(tmp_path, yolox_nano, pose256, capsys):
     assert report["mean_persons"] > 1  # several pedestrians, batched in one pose call
 
 
+def test_bench_pose_batches_and_overlap_bound(tmp_path, yolox_nano, pose256, pose256_static,
+                                              capsys):
+    """--pose-batches adds a pose row per batch size (left out, with a line, beyond what a
+    static-batch model takes); the overlapped run is set against 1 / max(detector, pose)."""
+    video = need_shared(VIDEO_DIR / "single_person_dance.mp4")
+    out = tmp_path / "bench.json"
+    common = ["bench", "-i", str(video), "--det", str(yolox_nano), "--frames", "4",
+              "--warmup", "1", "--model-runs", "2", "--pose-batches", "1,3,1"]
+    assert main([*common, "--pose", str(pose256), "--pipeline", "overlap",
+                 "--json", str(out)]) == 0
+    report = json.loads(out.read_text())
+    assert [(m["stage"], m["batch"]) for m in report["models"]] == [
+        ("detector", 1), ("pose", 1), ("pose", 3)]
+    overlap = report["pipelines"]["overlap"]
+    slowest = max(overlap["stages"]["detector"]["mean_ms"], overlap["stages"]["pose"]["mean_ms"])
+    assert overlap["bound_fps"] == pytest.approx(1e3 / slowest)
+    assert overlap["of_bound"] == pytest.approx(overlap["fps"] * slowest / 1e3)
+    assert f"{overlap['of_bound']:.2f} x 1 / max(detector, pose)" in capsys.readouterr().out
+    assert main([*common, "--pose", str(pose256_static), "--pipeline", "serial",
+                 "--json", str(out)]) == 0
+    assert "pose batch 3: left out, pose_256x192_b1.onnx takes at most 1 person(s) per call" \
+        in capsys.readouterr().out
+    report = json.loads(out.read_text())
+    assert [m["batch"] for m in report["models"]] == [1, 1]
+    assert "bound_fps" not in report["pipelines"]["serial"]
+    with pytest.raises(SystemExit) as exit_info:
+        main([*common[:-1], "4,x"])
+    assert exit_info.value.code == 2
+    assert "expected batch sizes >= 1 separated by commas, e.g. 1,4,8; got '4,x'" \
+        in capsys.readouterr().err
+
+
 def test_unreadable_single_image_and_fake_video(tmp_path, det_fixed, pose256, capsys):
     broken = tmp_path / "broken.jpg"
     broken.write_bytes(b"\xff\xd8 not really a jpeg")

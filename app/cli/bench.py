@@ -28,14 +28,16 @@ PIPELINES = {"serial": "serial pipeline",
 DESCRIPTION = """\
 First each model alone, as in the DWPose paper's speed table: model, input size, precision
 and the median / p90 latency of one call (the detector on one frame, the pose model on one
-person, --model-runs times) after a warm-up; GPU backends also give the GPU time between
-CUDA events.
+person, or on a batch of --pose-batches copies of that person, --model-runs times) after a
+warm-up; GPU backends also give the GPU time between CUDA events.
 Then every stage of the pipeline (read, preprocess, detector, pose, postprocess, draw) over
 N frames of a video, an image or a folder (looped as needed), after a warm-up: median / p90
 milliseconds per stage and the end-to-end FPS (frames / time from the last warm-up result
 to the last result). --pipeline measures the serial pipeline, the overlapped one (the
 detector of frame t runs while the pose model of frame t-1 finishes; each result one frame
-late) or both. --json writes the same numbers with the machine and versions."""
+late) or both. The overlapped FPS is also given against 1 / max(detector, pose) per frame,
+the rate of its slower stage, which bounds a perfect overlap.
+--json writes the same numbers with the machine and versions."""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -49,12 +51,24 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "(default: %(default)s)")
     p.add_argument("--model-runs", type=positive_int, default=30, metavar="N",
                    help="calls per model for the latency table (default: %(default)s)")
+    p.add_argument("--pose-batches", type=_batch_sizes, default=(1,), metavar="B[,B...]",
+                   help="persons per pose call in the latency table, e.g. 1,4,8 (default: 1)")
     p.add_argument("--no-draw", action="store_true", help="skip the drawing stage")
     p.add_argument("--pipeline", choices=("serial", "overlap", "both"), default="both",
                    help="pipeline(s) to measure (default: %(default)s)")
     p.add_argument("--json", metavar="OUT.json", help="also write the results as JSON")
     add_pipeline_args(p)
     p.set_defaults(func=run)
+
+
+def _batch_sizes(text: str) -> tuple[int, ...]:
+    """``"1,4,8"`` -> ``(1, 4, 8)``: distinct positive batch sizes, in the order given."""
+    try:
+        sizes = tuple(dict.fromkeys(positive_int(v) for v in text.split(",")))
+    except (ValueError, argparse.ArgumentTypeError):
+        raise argparse.ArgumentTypeError(
+            f"expected batch sizes >= 1 separated by commas, e.g. 1,4,8; got {text!r}") from None
+    return sizes
 
 
 def _frames(path: str):
@@ -132,8 +146,11 @@ def model_latency(backend: Backend, feeds: dict[str, np.ndarray], runs: int,
             "gpu_ms": float(np.median(runtime)) if backend.asynchronous else None}
 
 
-def model_table(pipeline: WholeBody, path: str, runs: int, warmup: int) -> list[dict]:
-    """The detector on the first frame and the pose model on its first person, alone."""
+def model_table(pipeline: WholeBody, path: str, runs: int, warmup: int,
+                pose_batches: Iterable[int] = (1,)) -> list[dict]:
+    """The detector on the first frame and the pose model on its first person, alone; the pose
+    model also on batches of copies of that person. A batch larger than a static-batch model
+    takes is left out, with a line saying so."""
     image = next(_frames(path))
     blob, _ratio = pipeline.detector.preprocess(image)
     boxes = pipeline.detector(image).boxes[:1]
@@ -142,15 +159,18 @@ def model_table(pipeline: WholeBody, path: str, runs: int, warmup: int) -> list[
     crop = pipeline.pose.preprocess(image, boxes).blob
     det, pose = pipeline.detector, pipeline.pose
     w, h = pose.input_size
-    rows = []
-    for stage, model, feeds, size in (
-            ("detector", det, {det.input_name: blob}, f"{det.input_size}x{det.input_size}"),
-            ("pose", pose, {"input": crop}, f"{h}x{w}")):
-        backend = model.backend
-        rows.append({"stage": stage, "model": backend.path.name, "input_size": size,
-                     "precision": backend.precision,
-                     **model_latency(backend, feeds, runs, warmup)})
-    return rows
+    runs_of = [("detector", det, 1, {det.input_name: blob}, f"{det.input_size}x{det.input_size}")]
+    for batch in pose_batches:
+        if pose.backend.max_batch is not None and batch > pose.backend.max_batch:
+            print(f"pose batch {batch}: left out, {pose.backend.path.name} takes at most "
+                  f"{pose.backend.max_batch} person(s) per call")
+            continue
+        runs_of.append(("pose", pose, batch, {"input": np.repeat(crop, batch, axis=0)},
+                        f"{h}x{w}"))
+    return [{"stage": stage, "model": model.backend.path.name, "input_size": size,
+             "batch": batch, "precision": model.backend.precision,
+             **model_latency(model.backend, feeds, runs, warmup)}
+            for stage, model, batch, feeds, size in runs_of]
 
 
 def summarize(raw: dict, frames: int) -> dict:
@@ -185,11 +205,11 @@ def machine_info(backends: Iterable[Backend]) -> dict:
 
 
 def format_models(rows: list[dict]) -> str:
-    lines = [f"{'model':<34}{'input':>9}{'precision':>11}{'latency ms':>12}{'p90 ms':>9}"
-             f"{'GPU ms':>9}"]
+    lines = [f"{'model':<34}{'input':>9}{'batch':>6}{'precision':>11}{'latency ms':>12}"
+             f"{'p90 ms':>9}{'GPU ms':>9}"]
     for r in rows:
         gpu = "-" if r["gpu_ms"] is None else f"{r['gpu_ms']:.2f}"
-        lines.append(f"{r['stage'] + ' ' + r['model']:<34}{r['input_size']:>9}"
+        lines.append(f"{r['stage'] + ' ' + r['model']:<34}{r['input_size']:>9}{r['batch']:>6}"
                      f"{r['precision']:>11}{r['latency_ms']:>12.2f}{r['p90_ms']:>9.2f}{gpu:>9}")
     return "\n".join(lines)
 
@@ -203,18 +223,29 @@ def format_table(summary: dict) -> str:
     return "\n".join(lines)
 
 
+def stage_bound(summary: dict) -> dict:
+    """An overlapped run against its slower stage: at best the pipeline delivers a frame per
+    max(detector, pose) mean milliseconds per frame (the runtimes' own times)."""
+    slowest = max(summary["stages"]["detector"]["mean_ms"], summary["stages"]["pose"]["mean_ms"])
+    bound = 1e3 / slowest
+    return {"bound_fps": bound, "of_bound": summary["fps"] / bound}
+
+
 def run(args: argparse.Namespace) -> int:
     from .common import pipeline_from_args
 
     pipeline = pipeline_from_args(args, live=False)
     backends = (pipeline.detector.backend, pipeline.pose.backend)
-    models = model_table(pipeline, args.input, args.model_runs, args.warmup)
+    models = model_table(pipeline, args.input, args.model_runs, args.warmup,
+                         args.pose_batches)
     modes = ("serial", "overlap") if args.pipeline == "both" else (args.pipeline,)
     summaries = {}
     for mode in modes:
         target = pipeline if mode == "serial" else OverlappedWholeBody.from_pipeline(pipeline)
         raw = measure(target, args.input, args.frames, args.warmup, not args.no_draw)
         summaries[mode] = summarize(raw, args.frames)
+        if mode == "overlap":
+            summaries[mode].update(stage_bound(summaries[mode]))
         if target is not pipeline:
             target.close()
     report = {
@@ -231,6 +262,9 @@ def run(args: argparse.Namespace) -> int:
     for mode, summary in summaries.items():
         print(f"\n{PIPELINES[mode]}:")
         print(format_table(summary))
+        if "bound_fps" in summary:
+            print(f"against its slower stage: {summary['of_bound']:.2f} x "
+                  f"1 / max(detector, pose) = {summary['bound_fps']:.1f} FPS")
     if len(summaries) == 2:
         speedup = summaries["overlap"]["fps"] / summaries["serial"]["fps"]
         report["overlap_speedup"] = speedup

@@ -6,8 +6,9 @@ student alone), ``dwpose distill --stage 1`` (the same student, same initial wei
 batches, with feature + logit distillation from the teacher), ``dwpose distill --stage 2``
 (head-aware self-KD of the stage-1 model). Each final checkpoint (``latest.pth``, EMA
 weights) is then evaluated as ``dwpose eval --checkpoint`` does (ground-truth boxes, flip test)
-on a held-out synthetic split: COCO-WholeBody AP per part, and PCK@0.1 per part, which still
-separates models while their AP is near zero.
+on a held-out synthetic split: COCO-WholeBody AP per part, and PCK@0.1 per part. A first row
+scores a baseline that never looks at the image: the mean training pose (relative to the box)
+placed in each validation box. A model below it has not yet learnt to localise anything.
 
 The data is ``trainer/data/synthetic.py``'s stick figures (train and val from different
 seeds), a test fixture: the numbers show whether the machinery transfers knowledge in a small,
@@ -118,14 +119,39 @@ def pck_per_part(samples: list[dict], results: list[dict], thr: float = PCK_THR
     return out
 
 
+def mean_pose_results(train_samples: list[dict], val_samples: list[dict]) -> list[dict]:
+    """Results of the image-blind baseline: each keypoint's mean training position relative to
+    its box (centre and scale as the pose crop takes them), placed in every validation box."""
+    from trainer.data.transforms import GetBBoxCenterScale
+
+    box = GetBBoxCenterScale()
+    train = [box(dict(s), None) for s in train_samples]
+    rel = np.stack([(s["keypoints"] - s["bbox_center"]) / s["bbox_scale"] for s in train])
+    labelled = np.stack([s["keypoints_visible"] for s in train]) > 0
+    mean = np.stack([rel[labelled[:, k], k].mean(axis=0) if labelled[:, k].any() else (0, 0)
+                     for k in range(NUM_KEYPOINTS)])
+    results = []
+    for s in (box(dict(s), None) for s in val_samples):
+        points = s["bbox_center"] + mean * s["bbox_scale"]
+        x1, y1, x2, y2 = (float(v) for v in s["bbox"])
+        results.append({"image_id": int(s["img_id"]), "category_id": 1, "score": 1.0,
+                        "keypoints": np.concatenate([points, np.ones((NUM_KEYPOINTS, 1))], 1)
+                        .reshape(-1).tolist(), "bbox": [x1, y1, x2 - x1, y2 - y1]})
+    return results
+
+
+def score(validator: Any, results: list[dict]) -> dict[str, Any]:
+    """AP and PCK per part of results on the validator's boxes, in its sample order."""
+    return {"AP": {part: m["AP"] for part, m in validator.evaluate(results).items()},
+            f"PCK@{PCK_THR}": pck_per_part(validator.dataset.samples, results)}
+
+
 def evaluate(validator: Any, checkpoint: Path) -> dict[str, Any]:
     """AP and PCK per part of a checkpoint (``dwpose eval --checkpoint``'s computation)."""
     from trainer.transfer import load_pose_model
 
     model, _info = load_pose_model(checkpoint)
-    results = validator.predict(model.eval())
-    return {"AP": {part: m["AP"] for part, m in validator.evaluate(results).items()},
-            f"PCK@{PCK_THR}": pck_per_part(validator.dataset.samples, results)}
+    return score(validator, validator.predict(model.eval()))
 
 
 def machine() -> dict[str, Any]:
@@ -145,6 +171,7 @@ def machine() -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     import torch
 
+    from trainer.data.coco_wholebody import CocoWholeBodyDataset
     from trainer.validation import CocoValidator
 
     args = parse_args(argv)
@@ -178,7 +205,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
           "--epochs", str(args.stage2_epochs), "--work-dir", str(runs / "stage2")]),
     ]
     validator = CocoValidator(val_ann, val_img, (192, 256), batch_size=16, workers=args.workers)
-    rows = []
+    baseline = score(validator, mean_pose_results(
+        CocoWholeBodyDataset(train_ann, train_img).samples, validator.dataset.samples))
+    rows = [{"name": "baseline: mean training pose, no image", "checkpoint": None,
+             "train_seconds": 0.0, **baseline}]
     for name, command in steps:
         work = Path(command[command.index("--work-dir") + 1])
         print(f"\n=== {name}", flush=True)

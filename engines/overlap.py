@@ -148,16 +148,6 @@ class OverlappedWholeBody:
         frame, self._pending = self._pending, None
         return self._finish(frame) if frame is not None else None
 
-    def run(self, images: Iterable[np.ndarray]) -> Iterator[tuple[np.ndarray, FrameResult]]:
-        """Every image with its result, in order (each one frame after it was read)."""
-        for image in images:
-            done = self.push(image)
-            if done is not None:
-                yield done
-        done = self.flush()
-        if done is not None:
-            yield done
-
     def reset(self) -> tuple[np.ndarray, FrameResult] | None:
         """Finish the frame in flight, then forget tracks (between unrelated images)."""
         done = self.flush()
@@ -292,6 +282,16 @@ class FrameRunner(Generic[T]):
         """Finish the frame in flight; its item and result (None when there is none)."""
         done = self.overlapped.flush() if self.overlapped is not None else None
         return None if done is None else (self._items.popleft(), done[1])
+
+    def run(self, frames: Iterable[tuple[T, np.ndarray]]) -> Iterator[tuple[T, FrameResult]]:
+        """Every (item, image) of ``frames`` as (item, result), in order, the last one flushed."""
+        for item, image in frames:
+            done = self.push(item, image)
+            if done is not None:
+                yield done
+        done = self.flush()
+        if done is not None:
+            yield done
 
     def discard(self) -> None:
         """Drop the frame in flight and forget tracks (after a failed frame)."""

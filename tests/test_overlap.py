@@ -16,7 +16,7 @@ import pytest
 from engines.backends import BACKENDS, Backend, Job
 from engines.backends.onnxruntime import OnnxRuntimeBackend
 from engines.detector import YOLOX
-from engines.overlap import OverlappedWholeBody
+from engines.overlap import FrameRunner, OverlappedWholeBody
 from engines.pipeline import STAGES, FrameResult, WholeBody
 from engines.pose import RTMPose
 from tests import fake_trt
@@ -57,9 +57,8 @@ def run_both(det: Backend, pose: Backend, frames: list[np.ndarray], interval: in
              fallback: bool = True) -> tuple[list[FrameResult], list]:
     serial = WholeBody(YOLOX(det), RTMPose(pose), interval, fallback)
     want = [serial(frame) for frame in frames]
-    overlapped = OverlappedWholeBody.from_pipeline(WholeBody(YOLOX(det), RTMPose(pose),
-                                                             interval, fallback))
-    got = list(overlapped.run(frames))
+    overlapped = FrameRunner(WholeBody(YOLOX(det), RTMPose(pose), interval, fallback), "overlap")
+    got = list(overlapped.run((frame, frame) for frame in frames))
     overlapped.close()
     assert len(got) == len(frames)
     assert all(image is frame for (image, _), frame in zip(got, frames))
@@ -111,8 +110,9 @@ def test_a_lost_track_makes_the_next_frame_detect(ort_models, street):
     det, pose = ort_models
     serial = WholeBody(YOLOX(det), RTMPose(DimmedPose(pose, 1)), det_interval=10)
     want = [serial(frame) for frame in street]
-    overlapped = OverlappedWholeBody(YOLOX(det), RTMPose(DimmedPose(pose, 1)), det_interval=10)
-    got = [result for _, result in overlapped.run(street)]
+    overlapped = FrameRunner(WholeBody(YOLOX(det), RTMPose(DimmedPose(pose, 1)), det_interval=10),
+                             "overlap")
+    got = [result for _, result in overlapped.run((frame, frame) for frame in street)]
     assert [r.detected for r in got] == [True, False, True, False, False]
     for result, expected in zip(got, want):
         assert_same(result, expected)
@@ -225,16 +225,16 @@ def test_gpu_overlap_is_at_least_as_fast_as_serial(yolox_nano, tmp_path):
     det, pose = TorchBackend(yolox_nano), TorchBackend(tmp_path / "s.onnx")
     frames = read_video("single_person_dance.mp4", 60)
     serial = WholeBody(YOLOX(det), RTMPose(pose))
-    overlapped = OverlappedWholeBody.from_pipeline(serial)
+    overlapped = FrameRunner(serial, "overlap")
     for frame in frames[:10]:  # warm-up: cuDNN autotuning, allocator
         serial(frame)
-    list(overlapped.run(frames[:10]))
+    list(overlapped.run((frame, frame) for frame in frames[:10]))
 
     start = time.perf_counter()
     want = [serial(frame) for frame in frames]
     serial_fps = len(frames) / (time.perf_counter() - start)
     start = time.perf_counter()
-    got = [result for _, result in overlapped.run(frames)]
+    got = [result for _, result in overlapped.run((frame, frame) for frame in frames)]
     overlap_fps = len(frames) / (time.perf_counter() - start)
     print(f"serial {serial_fps:.1f} FPS, overlapped {overlap_fps:.1f} FPS")
     assert [len(r) for r in got] == [len(r) for r in want]

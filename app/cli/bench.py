@@ -14,8 +14,8 @@ import numpy as np
 
 from engines.backends import Backend
 from engines.errors import InputError
-from engines.overlap import OverlappedWholeBody
-from engines.pipeline import FrameResult, WholeBody
+from engines.overlap import FrameRunner
+from engines.pipeline import WholeBody
 
 from .common import add_pipeline_args, positive_int
 
@@ -86,18 +86,7 @@ def _frames(path: str):
             raise InputError(f"{path}: no readable frame")
 
 
-def _results(pipeline: WholeBody | OverlappedWholeBody,
-             images: Iterable[np.ndarray]) -> Iterator[tuple[np.ndarray, FrameResult]]:
-    """Each image with its result: at once (serial) or one frame later (overlapped)."""
-    if isinstance(pipeline, OverlappedWholeBody):
-        yield from pipeline.run(images)
-    else:
-        for image in images:
-            yield image, pipeline(image)
-
-
-def measure(pipeline: WholeBody | OverlappedWholeBody, path: str, frames: int, warmup: int,
-            draw: bool) -> dict:
+def measure(runner: FrameRunner, path: str, frames: int, warmup: int, draw: bool) -> dict:
     """Run ``warmup + frames`` frames; returns per-frame stage times (ms) and the wall time (s)
     from the last warm-up result to the last result."""
     from engines.draw import draw_skeleton
@@ -114,7 +103,8 @@ def measure(pipeline: WholeBody | OverlappedWholeBody, path: str, frames: int, w
             yield image
 
     start = time.perf_counter()
-    for i, (image, result) in enumerate(_results(pipeline, images())):
+    # Each image with its result: at once (serial) or one frame later (overlapped).
+    for i, (image, result) in enumerate(runner.run((image, image) for image in images())):
         t0 = time.perf_counter()
         if draw:
             draw_skeleton(image, result.keypoints, result.scores)
@@ -241,13 +231,12 @@ def run(args: argparse.Namespace) -> int:
     modes = ("serial", "overlap") if args.pipeline == "both" else (args.pipeline,)
     summaries = {}
     for mode in modes:
-        target = pipeline if mode == "serial" else OverlappedWholeBody.from_pipeline(pipeline)
-        raw = measure(target, args.input, args.frames, args.warmup, not args.no_draw)
+        runner = FrameRunner(pipeline, mode)
+        raw = measure(runner, args.input, args.frames, args.warmup, not args.no_draw)
+        runner.close()
         summaries[mode] = summarize(raw, args.frames)
         if mode == "overlap":
             summaries[mode].update(stage_bound(summaries[mode]))
-        if target is not pipeline:
-            target.close()
     report = {
         "backend": args.backend, "detector": str(backends[0].path),
         "pose": str(backends[1].path), "input": args.input, "frames": args.frames,

@@ -64,6 +64,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for key, value in DEFAULTS.items():
         p.add_argument(f"--{key.replace('_', '-')}", type=int,
                        help=f"(default: {value}; --quick: {QUICK[key]})")
+    p.add_argument("--no-augment", action="store_true",
+                   help="train every model on plain box crops (``--no-augment`` of the "
+                        "commands): they leave the mean pose in fewer iterations")
     p.add_argument("--lr", type=float, default=LR, help="peak learning rate (default: %(default)s)")
     p.add_argument("--threads", type=int,
                    help="torch threads (default: torch's, one per core); on a machine busy "
@@ -187,7 +190,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     common = ["--train-ann", str(train_ann), "--train-img", str(train_img),  # no validation:
               "--batch-size", str(args.batch_size), "--workers", str(args.workers),
               "--seed", str(args.seed), "--lr", str(args.lr), "--warmup-iters", str(iters),
-              "--no-progress"]
+              "--no-progress", *(["--no-augment"] if args.no_augment else [])]
     runs = out / "runs"
     t, s = args.teacher_arch, args.student_arch
     steps = [  # (row name, training command); the student alone and stage 1 share the seed,

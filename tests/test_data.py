@@ -185,7 +185,7 @@ def test_targets_decode_to_transformed_keypoints(synthetic):
     assert checked > 100
 
 
-@pytest.mark.parametrize("stage", ["main", "final"])
+@pytest.mark.parametrize("stage", ["main", "final", "plain"])
 def test_pipeline_outputs_and_pickles(synthetic, stage):
     pipeline = build_pipeline(INPUT, stage)
     assert pickle.loads(pickle.dumps(pipeline))
@@ -195,6 +195,27 @@ def test_pipeline_outputs_and_pickles(synthetic, stage):
     assert out["x_labels"].shape == (133, 384) and out["y_labels"].shape == (133, 512)
     assert out["weights"].shape == (133,)
     assert float(out["inputs"].min()) > -3 and float(out["inputs"].max()) < 3
+
+
+def test_plain_pipeline_is_the_validation_crop_with_targets(synthetic):
+    """``--no-augment``: every epoch sees the validation crop of each box, with its labels."""
+    plain = CocoWholeBodyDataset(synthetic, synthetic.parent / "images",
+                                 transform=build_pipeline(INPUT, "plain"), seed=0)
+    val = CocoWholeBodyDataset(synthetic, synthetic.parent / "images",
+                               transform=build_pipeline(INPUT, "val"))
+    codec = SimCCCodec(INPUT, sigma=(4.9, 5.66))
+    for i in range(3):
+        a, b = plain[i], val[i]
+        assert torch.equal(a["inputs"], b["inputs"])
+        again = plain[i]
+        for key in ("inputs", "x_labels", "y_labels", "weights"):
+            assert torch.equal(a[key], again[key]), key
+        decoded, _ = codec.decode(a["x_labels"][None].numpy(), a["y_labels"][None].numpy())
+        kp = a["transformed_keypoints"].numpy()
+        inside = ((a["weights"].numpy() > 0) & (kp >= 0).all(1)
+                  & (kp[:, 0] <= INPUT[0] - 1) & (kp[:, 1] <= INPUT[1] - 1))
+        assert inside.sum() > 50
+        assert np.abs(decoded[0][inside] - kp[inside]).max() <= 0.25 + 1e-4
 
 
 def test_loader_is_reproducible(synthetic):

@@ -302,6 +302,23 @@ def test_cli_trains_on_synthetic_data(cli, tmp_path, capsys) -> None:
     assert info["num_keys"] == 218  # the EMA weights load as an mmpose whole-body model
 
 
+def test_cli_no_augment_trains_on_plain_crops(tmp_path) -> None:
+    """``--no-augment``: the plain pipeline the whole run (no switch to the final one)."""
+    from app.cli import build_parser
+    from app.cli.train import prepare_training
+    from trainer.data import build_pipeline
+
+    base = ["train", "--arch", "t", "--synthetic", "8", "--epochs", "3", "--batch-size", "4",
+            "--workers", "0", "--work-dir", str(tmp_path)]
+    plain = prepare_training(build_parser().parse_args([*base, "--no-augment"]), "256x192")
+    steps = [type(t) for t in plain.loader.dataset.transform]
+    assert steps == [type(t) for t in build_pipeline(SIZE, "plain")]
+    assert plain.cfg.final_epochs == 0
+    main = prepare_training(build_parser().parse_args(base), "256x192")
+    assert [type(t) for t in main.loader.dataset.transform] == [
+        type(t) for t in build_pipeline(SIZE, "main")]
+
+
 def test_cli_user_errors(cli, tmp_path, capsys) -> None:
     assert cli(["train", "--arch", "t", "--work-dir", str(tmp_path)]) == 2
     assert "no training data" in capsys.readouterr().err

@@ -90,6 +90,9 @@ def add_training_args(p: argparse.ArgumentParser, epochs_help: str = "epochs (pr
     run_opts.add_argument("--final-epochs", type=int,
                           help="epochs at the end on the lighter pipeline "
                                "(default: 30/270 of --epochs)")
+    run_opts.add_argument("--no-augment", action="store_true",
+                          help="crop the boxes without augmentation, the whole run (small or "
+                               "synthetic sets trained from scratch)")
     run_opts.add_argument("--grad-clip", type=float, help=grad_clip_help)
     run_opts.add_argument("--no-ema", action="store_true", help="do not keep an EMA")
     run_opts.add_argument("--no-amp", action="store_true", help="fp32 on CUDA too")
@@ -194,7 +197,7 @@ def prepare_training(args: argparse.Namespace, input_size: str, epochs: int | No
     preset = PRESETS[input_size]
     epochs = int(args.epochs or epochs or preset["epochs"])
     batch_size = int(args.batch_size or preset["batch_size"])
-    final_epochs = (args.final_epochs if args.final_epochs is not None
+    final_epochs = (0 if args.no_augment else args.final_epochs if args.final_epochs is not None
                     else round(epochs * FINAL_EPOCHS_SHARE))
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     rank, world, _local = init_distributed()
@@ -213,7 +216,7 @@ def prepare_training(args: argparse.Namespace, input_size: str, epochs: int | No
             if rank == 0:
                 print("validating on the synthetic training images (demo only)")
 
-    pipeline = build_pipeline(size, "main")
+    pipeline = build_pipeline(size, "plain" if args.no_augment else "main")
     members = [CocoWholeBodyDataset(a, i, pipeline, seed=args.seed) for a, i in pairs]
     if not all(len(m) for m in members):
         empty = next(a for (a, _i), m in zip(pairs, members) if not len(m))

@@ -307,13 +307,18 @@ def build_pipeline(input_size: tuple[int, int], stage: str = "main",
 
     ``stage="main"``: epochs 0-239 (RandomBBoxTransform scale (0.6, 1.4), rotate 80, default
     shift 0.16 / p 0.3; CoarseDropout p 1.0). ``stage="final"``: the last 30 epochs (no shift,
-    scale (0.75, 1.25), rotate 60; CoarseDropout p 0.5). ``stage="val"``: box + affine only.
+    scale (0.75, 1.25), rotate 60; CoarseDropout p 0.5). ``stage="plain"``: no augmentation
+    (box + affine + targets: small or synthetic sets, where augmentation only slows the first
+    thousands of iterations from scratch). ``stage="val"``: box + affine only.
     ``sigma`` defaults to the config value of the input size (256x192: (4.9, 5.66), 384x288:
     (6.0, 6.93)).
     """
     sigma = tuple(sigma) if sigma is not None else _sigma_for(input_size)
     if stage == "val":
         return [GetBBoxCenterScale(), TopdownAffine(input_size), PackInputs()]
+    if stage == "plain":
+        return [GetBBoxCenterScale(), TopdownAffine(input_size), GenerateTarget(input_size, sigma),
+                PackInputs()]
     if stage == "main":
         bbox_aug = RandomBBoxTransform(scale_factor=(0.6, 1.4), rotate_factor=80.0)
         dropout_prob = 1.0
@@ -322,7 +327,7 @@ def build_pipeline(input_size: tuple[int, int], stage: str = "main",
                                        rotate_factor=60.0)
         dropout_prob = 0.5
     else:
-        raise ValueError(f"stage must be 'main', 'final' or 'val', got {stage!r}")
+        raise ValueError(f"stage must be 'main', 'final', 'plain' or 'val', got {stage!r}")
     return [
         GetBBoxCenterScale(),
         RandomFlip(prob=0.5),

@@ -1,7 +1,7 @@
 """Distillation ablation on synthetic data: teacher, student alone, + stage 1, + stage 2.
 
 A CPU-sized replay of DWPose's two-stage distillation ablation with the real commands, run in
-this process: ``dwpose train`` (the teacher, a larger variant trained twice as long; the
+this process: ``dwpose train`` (the teacher, a larger variant trained 1.5x as long; the
 student alone), ``dwpose distill --stage 1`` (the same student, same initial weights and
 batches, with feature + logit distillation from the teacher), ``dwpose distill --stage 2``
 (head-aware self-KD of the stage-1 model). Each final checkpoint (``latest.pth``, EMA
@@ -13,9 +13,10 @@ placed in each validation box. A model below it has not yet learnt to localise a
 The data is ``trainer/data/synthetic.py``'s stick figures (train and val from different
 seeds), a test fixture: the numbers show whether the machinery transfers knowledge in a small,
 reproducible setting, not what DWPose reaches on COCO-WholeBody. Models start from scratch (no
-ImageNet backbone), so a CPU budget of minutes leaves them far from converged.
+ImageNet backbone) on plain box crops (``--augment``: the full recipe); a CPU budget of an hour
+or two takes them past the mean-pose plateau, still far from converged.
 
-    python benchmarks/distill_ablation.py                 # default settings, ~20 min on 2 cores
+    python benchmarks/distill_ablation.py                 # default settings, ~90 min on 2 cores
     python benchmarks/distill_ablation.py --quick         # smoke run, 1-3 min
 """
 from __future__ import annotations
@@ -40,10 +41,10 @@ from engines.skeleton import NUM_KEYPOINTS, PARTS  # noqa: E402
 from trainer.data import generate  # noqa: E402
 from trainer.evaluation import EVAL_PARTS  # noqa: E402
 
-#: settings of a full and of a --quick run: the teacher trains twice as long as the student;
-#: stage 2 gets as many epochs as the student, not DWPose's fifth: its head starts from scratch
-#: and 1/5 of a 10-epoch run (80 iterations) leaves it far behind the stage-1 head
-DEFAULTS = {"train_images": 160, "val_images": 30, "epochs": 10, "teacher_epochs": 20,
+#: settings of a full and of a --quick run: the teacher trains 1.5x as long as the student,
+#: stage 2 gets DWPose's fifth of the student's epochs. From scratch at batch 8 the models sit
+#: on the mean-pose plateau for 1,000-1,800 iterations; 2,000-3,000 take them well past it
+DEFAULTS = {"train_images": 160, "val_images": 30, "epochs": 50, "teacher_epochs": 75,
             "stage2_epochs": 10, "batch_size": 8}
 QUICK = {"train_images": 16, "val_images": 6, "epochs": 2, "teacher_epochs": 4,
          "stage2_epochs": 1, "batch_size": 8}
@@ -61,12 +62,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="a smoke run of 1-3 minutes")
     p.add_argument("--teacher-arch", default="s", help="teacher variant (default: s)")
     p.add_argument("--student-arch", default="t", help="student variant (default: t)")
+    what = {"train_images": "synthetic training images", "val_images": "held-out images",
+            "epochs": "student epochs (alone and stage 1)", "teacher_epochs": "teacher epochs",
+            "stage2_epochs": "stage-2 epochs", "batch_size": "batch size"}
     for key, value in DEFAULTS.items():
         p.add_argument(f"--{key.replace('_', '-')}", type=int,
-                       help=f"(default: {value}; --quick: {QUICK[key]})")
-    p.add_argument("--no-augment", action="store_true",
-                   help="train every model on plain box crops (``--no-augment`` of the "
-                        "commands): they leave the mean pose in fewer iterations")
+                       help=f"{what[key]} (default: {value}; --quick: {QUICK[key]})")
+    p.add_argument("--augment", action="store_true",
+                   help="train with the full augmentation recipe; by default every model "
+                        "trains on plain box crops (the commands' --no-augment), which leave "
+                        "the mean-pose plateau in far fewer iterations")
     p.add_argument("--lr", type=float, default=LR, help="peak learning rate (default: %(default)s)")
     p.add_argument("--threads", type=int,
                    help="torch threads (default: torch's, one per core); on a machine busy "
@@ -190,7 +195,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     common = ["--train-ann", str(train_ann), "--train-img", str(train_img),  # no validation:
               "--batch-size", str(args.batch_size), "--workers", str(args.workers),
               "--seed", str(args.seed), "--lr", str(args.lr), "--warmup-iters", str(iters),
-              "--no-progress", *(["--no-augment"] if args.no_augment else [])]
+              "--no-progress", *([] if args.augment else ["--no-augment"])]
     runs = out / "runs"
     t, s = args.teacher_arch, args.student_arch
     steps = [  # (row name, training command); the student alone and stage 1 share the seed,

@@ -48,7 +48,7 @@ DEFAULTS = {"train_images": 160, "val_images": 30, "epochs": 50, "teacher_epochs
             "stage2_epochs": 10, "batch_size": 8}
 QUICK = {"train_images": 16, "val_images": 6, "epochs": 2, "teacher_epochs": 4,
          "stage2_epochs": 1, "batch_size": 8}
-#: AdamW peak lr: RTMPose's 4e-3 is for batches of 512; at batch 8 it stalls from scratch
+#: AdamW peak lr: RTMPose's 4e-3 is for batches of 512; at batch 8 it diverges from scratch
 LR = 1e-3
 PCK_THR = 0.1
 

@@ -164,10 +164,24 @@ def test_bbox_transform_ranges():
     assert max(np.abs(rots)) <= 80 and 0.4 < np.mean(np.array(rots) != 0) < 0.8
 
 
+def _check_targets_decode(sample: dict) -> int:
+    """Labelled keypoints inside the crop decode from the SimCC targets to within half a bin
+    (0.5 px at split ratio 2); returns how many were checked. Tensors or arrays."""
+    def arr(key: str) -> np.ndarray:
+        return np.asarray(sample[key])
+
+    kp, weights = arr("transformed_keypoints"), arr("weights")
+    ok = ((weights > 0) & (kp[:, 0] >= 0) & (kp[:, 0] <= INPUT[0] - 1)
+          & (kp[:, 1] >= 0) & (kp[:, 1] <= INPUT[1] - 1))
+    decoded, _ = SimCCCodec(INPUT, sigma=(4.9, 5.66)).decode(arr("x_labels")[None],
+                                                             arr("y_labels")[None])
+    assert np.abs(decoded[0][ok] - kp[ok]).max() <= 0.25 + 1e-4
+    return int(ok.sum())
+
+
 def test_targets_decode_to_transformed_keypoints(synthetic):
     ds = CocoWholeBodyDataset(synthetic, synthetic.parent / "images")
     pipeline = build_pipeline(INPUT)[:-2]  # up to (not including) targets and packing
-    codec = SimCCCodec(INPUT, sigma=(4.9, 5.66))
     rng = np.random.default_rng(0)
     checked = 0
     for i in range(len(ds)):
@@ -175,13 +189,8 @@ def test_targets_decode_to_transformed_keypoints(synthetic):
         for step in pipeline:
             sample = step(sample, rng)
         sample = GenerateTarget(INPUT, (4.9, 5.66))(sample, rng)
-        kp = sample["transformed_keypoints"]
-        ok = ((sample["weights"] > 0) & (kp[:, 0] >= 0) & (kp[:, 0] <= INPUT[0] - 1)
-              & (kp[:, 1] >= 0) & (kp[:, 1] <= INPUT[1] - 1))
-        decoded, _ = codec.decode(sample["x_labels"][None], sample["y_labels"][None])
-        assert np.abs(decoded[0][ok] - kp[ok]).max() <= 0.25 + 1e-4  # half a bin (0.5 px)
+        checked += _check_targets_decode(sample)
         assert (sample["weights"][sample["keypoints_visible"] == 0] == 0).all()
-        checked += int(ok.sum())
     assert checked > 100
 
 
@@ -203,19 +212,13 @@ def test_plain_pipeline_is_the_validation_crop_with_targets(synthetic):
                                  transform=build_pipeline(INPUT, "plain"), seed=0)
     val = CocoWholeBodyDataset(synthetic, synthetic.parent / "images",
                                transform=build_pipeline(INPUT, "val"))
-    codec = SimCCCodec(INPUT, sigma=(4.9, 5.66))
     for i in range(3):
         a, b = plain[i], val[i]
         assert torch.equal(a["inputs"], b["inputs"])
         again = plain[i]
         for key in ("inputs", "x_labels", "y_labels", "weights"):
             assert torch.equal(a[key], again[key]), key
-        decoded, _ = codec.decode(a["x_labels"][None].numpy(), a["y_labels"][None].numpy())
-        kp = a["transformed_keypoints"].numpy()
-        inside = ((a["weights"].numpy() > 0) & (kp >= 0).all(1)
-                  & (kp[:, 0] <= INPUT[0] - 1) & (kp[:, 1] <= INPUT[1] - 1))
-        assert inside.sum() > 50
-        assert np.abs(decoded[0][inside] - kp[inside]).max() <= 0.25 + 1e-4
+        assert _check_targets_decode(a) > 50
 
 
 def test_loader_is_reproducible(synthetic):

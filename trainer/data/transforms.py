@@ -314,11 +314,11 @@ def build_pipeline(input_size: tuple[int, int], stage: str = "main",
     (6.0, 6.93)).
     """
     sigma = tuple(sigma) if sigma is not None else _sigma_for(input_size)
+    crop = [GetBBoxCenterScale(), TopdownAffine(input_size)]
     if stage == "val":
-        return [GetBBoxCenterScale(), TopdownAffine(input_size), PackInputs()]
+        return [*crop, PackInputs()]
     if stage == "plain":
-        return [GetBBoxCenterScale(), TopdownAffine(input_size), GenerateTarget(input_size, sigma),
-                PackInputs()]
+        return [*crop, GenerateTarget(input_size, sigma), PackInputs()]
     if stage == "main":
         bbox_aug = RandomBBoxTransform(scale_factor=(0.6, 1.4), rotate_factor=80.0)
         dropout_prob = 1.0

@@ -178,7 +178,7 @@ def machine() -> dict:
         info = Path("/proc/cpuinfo").read_text()
         cpu = next((line.split(":", 1)[1].strip() for line in info.splitlines()
                     if line.startswith("model name")), cpu)
-        flags = " ".join(f for f in ("avx2", "avx512f", "avx512_vnni", "avx_vnni")
+        flags = " ".join(f for f in ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni")
                          if f" {f}" in info)
     return {"cpu": cpu, "isa": flags, "cores": os.cpu_count(), "python": platform.python_version(),
             "numpy": np.__version__, "opencv": cv2.__version__,

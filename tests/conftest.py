@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -9,7 +10,9 @@ import pytest
 
 from tests.onnx_models import make_pose_onnx
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+#: The real data: ../shared beside the checkout, or $DWPOSE_SHARED (a machine that gets only
+#: the repository, e.g. the GPU check's copy in ./shared).
+SHARED = Path(os.environ.get("DWPOSE_SHARED") or Path(__file__).resolve().parents[2] / "shared")
 SHARED_DATA = SHARED / "data"
 YOLOX_NANO = SHARED_DATA / "models" / "yolox_nano.onnx"
 COCO_DIR = SHARED_DATA / "coco_wholebody"

@@ -34,6 +34,7 @@ __all__ = [
     "FLIP_INDICES",
     "FLIP_PAIRS",
     "SIGMAS",
+    "coco_person_category",
     "part_mask",
 ]
 
@@ -291,3 +292,16 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     "hands": ("left_hand", "right_hand"),
     "feet": ("foot",),
 }
+
+
+def coco_person_category() -> dict:
+    """The COCO ``categories`` entry of a whole-body annotation file: id 1, person, the 17 body
+    keypoint names and the 19 body links, 1-based (COCO's ``person_keypoints`` skeleton).
+
+    COCO-WholeBody files carry it; UBody's are made to carry it before COCO tools read them.
+    """
+    body = PARTS["body"]
+    return {"supercategory": "person", "id": 1, "name": "person",
+            "keypoints": list(KEYPOINT_NAMES[body.start:body.stop]),
+            "skeleton": [[a + 1, b + 1] for a, b in LINKS
+                         if a < body.stop and b < body.stop]}

@@ -22,7 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from engines.skeleton import KEYPOINT_INDEX, KEYPOINT_NAMES, LINKS, NUM_KEYPOINTS, PARTS
+from engines.skeleton import KEYPOINT_INDEX, NUM_KEYPOINTS, PARTS, coco_person_category
 
 __all__ = ["generate"]
 
@@ -291,14 +291,6 @@ def _render(rng: np.random.Generator, w: int, h: int) -> tuple[np.ndarray, list[
     return img, anns
 
 
-def _categories() -> list[dict]:
-    body = PARTS["body"]
-    names = list(KEYPOINT_NAMES[body.start:body.stop])
-    skeleton = [[a + 1, b + 1] for a, b in LINKS if a < body.stop and b < body.stop]
-    return [{"supercategory": "person", "id": 1, "name": "person", "keypoints": names,
-             "skeleton": skeleton}]
-
-
 def generate(out_dir: str | Path, num_images: int, seed: int = 0,
              image_size: tuple[int, int] = (320, 256)) -> Path:
     """Write ``num_images`` synthetic images (``out_dir/images/*.jpg``) and their COCO-WholeBody
@@ -325,7 +317,7 @@ def generate(out_dir: str | Path, num_images: int, seed: int = 0,
                                 "iscrowd": 0, "segmentation": [], **ann})
     data = {"info": {"description": "synthetic COCO-WholeBody (test fixture / demo data)",
                      "seed": seed},
-            "licenses": [], "categories": _categories(), "images": images,
+            "licenses": [], "categories": [coco_person_category()], "images": images,
             "annotations": annotations}
     path = out / "synthetic_coco_wholebody.json"
     path.write_text(json.dumps(data))

@@ -5,7 +5,8 @@ One command for a short slot on a GPU machine (CUDA and torch, no TensorRT):
 1. the ``gpu``-marked tests (``pytest -m gpu`` on the test files that hold such tests), with
    each test's outcome and skip reason;
 2. for DWPose-m 256x192 and DWPose-l 384x288 (``--arch``): random weights, brought to a trained
-   model's activation scale (``realistic_random_model``), exported with ``dwpose export``;
+   model's activation scale on the video's frames (``realistic_random_model``), exported with
+   ``dwpose export``;
 3. ``dwpose bench`` on each with the torch backend (CUDA FP16) and YOLOX-Nano on a video: the
    serial and the overlapped FPS, each against 1 / max(detector, pose) per frame, and the pose
    model's latency at batch 1, 4 and 8 (``--pose-batches``);
@@ -319,14 +320,43 @@ def run_gpu_tests(args: argparse.Namespace, budget: Budget) -> dict:
 
 # -- part 2: pose models -------------------------------------------------------------------
 
-def realistic_random_model(arch: str, input_size: str, device: str, seed: int = 0):
+def video_batch(video: Path, input_size: str, count: int = 8, step: int = 7) -> Any:
+    """``count`` frames of ``video`` (every ``step``-th, looped) resized to ``input_size``
+    ("HxW") and normalised as the pose model's input: [count, 3, H, W] float32."""
+    import cv2
+    import numpy as np
+
+    from engines.pose import MEAN_RGB, STD_RGB
+    from engines.sources import open_source
+
+    h, w = (int(v) for v in input_size.split("x"))
+    frames: list[np.ndarray] = []
+    while len(frames) < count:
+        with open_source(str(video)) as source:
+            images = (f.image for f in source if f.image is not None)
+            for i, image in enumerate(images):
+                if i % step == 0:
+                    frames.append(image)
+                if len(frames) == count:
+                    break
+        if not frames:
+            raise RuntimeError(f"{video}: no readable frame")
+    rgb = np.stack([cv2.resize(f, (w, h))[..., ::-1] for f in frames]).astype(np.float32)
+    return ((rgb - np.float32(MEAN_RGB)) / np.float32(STD_RGB)).transpose(0, 3, 1, 2).copy()
+
+
+def realistic_random_model(arch: str, input_size: str, images: Any, device: str,
+                           seed: int = 0):
     """A trainer model with random weights at a trained model's activation scale.
 
     Freshly initialised, the model's features fade to ~1e-10 and its SimCC logits to ~1e-5:
     below FP16's normal range, so FP16 against FP32 would compare rounding noise, and every
-    keypoint would be a near-tie. Its BatchNorm statistics are therefore taken from one random
-    batch (features of order 1) and the SimCC classifiers scaled up (logits of order 10-40, top-two
-    margins mostly above 0.01), as the torch backend's tests do."""
+    keypoint would be a near-tie. Its BatchNorm statistics are therefore taken from ``images``
+    ([N, 3, H, W] pose inputs, e.g. ``video_batch``) and the SimCC classifiers scaled up
+    (logits of order 10-60, top-two margins mostly above 0.01). The statistics must come from
+    real images: taken from Gaussian noise (as the torch backend's tests do), DWPose-l's
+    backbone grows to ~2e5 on real crops, past FP16's 65504 (measured on the CPU); from video
+    frames its largest activation on the crops is ~300."""
     import torch
 
     from trainer.models import build_model
@@ -337,9 +367,8 @@ def realistic_random_model(arch: str, input_size: str, device: str, seed: int = 
         if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
             module.reset_running_stats()
             module.momentum = None  # the running statistics become this batch's
-    w, h = model.config.input_size
     with torch.no_grad():
-        model.to(device).train()(torch.randn(4, 3, h, w, device=device))
+        model.to(device).train()(torch.from_numpy(images).to(device))
         model.head.cls_x.weight.mul_(300)
         model.head.cls_y.weight.mul_(300)
     return model.cpu().eval()
@@ -354,14 +383,15 @@ def export_model(arch: str, input_size: str, args: argparse.Namespace, device: s
     stem = args.work_dir / f"dwpose-{arch}_{input_size}-random"
     checkpoint, onnx_path = stem.with_suffix(".pth"), stem.with_suffix(".onnx")
     checkpoint.parent.mkdir(parents=True, exist_ok=True)
-    model = realistic_random_model(arch, input_size, device)
+    model = realistic_random_model(arch, input_size, video_batch(args.video, input_size), device)
     torch.save({"state_dict": model.state_dict()}, checkpoint)
     rc = dwpose(["export", "--checkpoint", str(checkpoint), "--arch", arch,
                  "--input-size", input_size, "--output", str(onnx_path)])
     if rc != 0:
         raise RuntimeError(f"dwpose export exited {rc} (its error is printed above)")
     return {"pose": str(onnx_path), "arch": arch, "input_size": input_size,
-            "weights": "random, BatchNorm statistics from a random batch, classifiers x300"}
+            "weights": "random; BatchNorm statistics from 8 frames of the video, SimCC "
+                       "classifiers x300"}
 
 
 # -- part 3: dwpose bench ------------------------------------------------------------------

@@ -1,38 +1,40 @@
 """The released models this app runs, and the downloader behind ``dwpose fetch``.
 
 Models are cached in ``default_cache_dir()`` (``$DWPOSE_HOME``, else ``$XDG_CACHE_HOME/dwpose``,
-else ``~/.cache/dwpose``) as ``<name>.onnx``. A download streams into ``<file>.part``, resumes
-with an HTTP Range request after an interruption, checks the size the server advertised and is
-moved into place atomically, so a half-written file is never taken for a model. Upstream
-publishes no checksums: a downloaded model is verified by loading it and checking its
-inputs/outputs for its stage (``engines.models.load_model``).
+else ``~/.cache/dwpose``) as ``<name>.onnx``. The transfer is ``engines.download`` (resume
+with a validator, redirects only to the release's hosts, size and served digests checked); a
+downloaded model is then verified by loading it and checking its inputs/outputs for its stage
+(``engines.models.load_model``).
 
-``$DWPOSE_MIRROR``: when set (``http://host/dir``, ``file:///dir``), every release is fetched
-from ``$DWPOSE_MIRROR/<basename of its upstream URL>`` instead of upstream: for mirrors,
-air-gapped machines and tests.
-
-Only the standard library is used for the transfer (urllib) and tqdm for the progress bar.
+``$DWPOSE_MIRROR``: when set (an ``http(s)://`` or ``file://`` folder), every release is
+fetched from ``$DWPOSE_MIRROR/<basename of its upstream URL>`` instead of upstream, and
+redirects may only stay on the mirror's host: for mirrors, air-gapped machines and tests.
 """
 from __future__ import annotations
 
-import http.client
 import os
-import re
 import shutil
 import sys
-import urllib.error
-import urllib.request
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlsplit
 
+from .download import USER_AGENT as USER_AGENT  # re-exported: app.gui.dialogs uses it
+from .download import download
 from .errors import ModelError, UserError
 
 STAGES = ("detector", "pose")
 MIRROR_ENV = "DWPOSE_MIRROR"
 HOME_ENV = "DWPOSE_HOME"
-USER_AGENT = "dwpose-fetch/0.1 (+python-urllib)"
+#: Hosts that serve the files of an upstream host (its redirect targets), as ``fnmatch``
+#: patterns: Hugging Face resolve URLs redirect to its LFS / Xet CDNs, GitHub release downloads
+#: to its object stores.
+CDN_HOSTS: dict[str, tuple[str, ...]] = {
+    "huggingface.co": ("cdn-lfs*.huggingface.co", "cdn-lfs*.hf.co", "cas-bridge.xethub.hf.co"),
+    "github.com": ("objects.githubusercontent.com", "release-assets.githubusercontent.com"),
+}
+
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,12 @@ class Release:
     def archive(self) -> str | None:
         """File name the downloaded archive is cached under (``None`` for a plain .onnx)."""
         return url_basename(self.url) if self.member else None
+
+    @property
+    def hosts(self) -> tuple[str, ...]:
+        """Hosts the release may be served from: its URL's host and that host's CDNs."""
+        host = urlsplit(self.url).hostname or ""
+        return (host, *CDN_HOSTS.get(host, ()))
 
 
 _HF = "https://huggingface.co/yzd-v/DWPose/resolve/main"
@@ -121,12 +129,31 @@ def url_basename(url: str) -> str:
     return PurePosixPath(unquote(urlsplit(url).path)).name
 
 
+def mirror_url() -> str | None:
+    """``$DWPOSE_MIRROR`` without its trailing slash (None when unset).
+
+    It must be an ``http(s)://host/...`` or ``file:///...`` URL; anything else is a
+    ``UserError`` naming the variable and its value.
+    """
+    value = os.environ.get(MIRROR_ENV, "").strip()
+    if not value:
+        return None
+    try:
+        parts = urlsplit(value)
+        ok = (parts.scheme in ("http", "https") and bool(parts.hostname)) or (
+            parts.scheme == "file" and bool(parts.path))
+    except ValueError:
+        ok = False
+    if not ok:
+        raise UserError(f"{MIRROR_ENV}={value!r} is not a URL: set it to the http://, https:// "
+                        "or file:// URL of a folder laid out like the model cache, or unset it")
+    return value.rstrip("/")
+
+
 def release_url(release: Release) -> str:
     """Where to download ``release`` from: upstream, or ``$DWPOSE_MIRROR/<basename>``."""
-    mirror = os.environ.get(MIRROR_ENV, "").strip()
-    if mirror:
-        return f"{mirror.rstrip('/')}/{url_basename(release.url)}"
-    return release.url
+    mirror = mirror_url()
+    return f"{mirror}/{url_basename(release.url)}" if mirror else release.url
 
 
 def default_cache_dir() -> Path:
@@ -151,117 +178,6 @@ def get_release(name: str) -> Release:
 def cached_path(name: str, cache_dir: str | Path | None = None) -> Path:
     """Where release ``name`` lives in the cache (whether or not it is there)."""
     return Path(cache_dir or default_cache_dir()) / get_release(name).filename
-
-
-# --------------------------------------------------------------------------- download
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, urllib.error.HTTPError):
-        return f"HTTP {exc.code} {exc.reason}"
-    if isinstance(exc, urllib.error.URLError):
-        return str(exc.reason)
-    return str(exc) or type(exc).__name__
-
-
-def _download_error(url: str, dest: Path, part: Path, why: str) -> UserError:
-    kept = ""
-    if part.exists() and part.stat().st_size:
-        kept = (f"; kept {part.stat().st_size} bytes in {part}, run the same command again "
-                "to resume")
-    return UserError(f"could not download {url} ({why}){kept}; to install it by hand, "
-                     f"download {url} and save it as {dest}")
-
-
-def _total_from_content_range(value: str | None) -> tuple[int | None, int | None]:
-    """(first byte, total size) of a ``Content-Range: bytes a-b/N`` (or ``bytes */N``)."""
-    m = re.fullmatch(r"\s*bytes\s+(?:(\d+)-\d+|\*)/(\d+|\*)\s*", value or "")
-    if not m:
-        return None, None
-    start = int(m.group(1)) if m.group(1) is not None else None
-    total = int(m.group(2)) if m.group(2) != "*" else None
-    return start, total
-
-
-def _finish(part: Path, dest: Path) -> Path:
-    os.replace(part, dest)
-    return dest
-
-
-def download(url: str, dest: str | Path, *, progress: bool = True, timeout: float = 30,
-             chunk: int = 1 << 20) -> Path:
-    """Download ``url`` to ``dest`` and return ``dest``.
-
-    Streams into ``dest + ".part"`` and resumes an existing ``.part`` with a Range request
-    (a server that ignores Range restarts from zero). The result must have the size the server
-    advertised; only then is it moved to ``dest`` (atomically). Any failure raises
-    ``UserError`` naming the URL and the file to save by hand, and keeps the ``.part``.
-    """
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    part = dest.with_suffix(dest.suffix + ".part")
-    for _attempt in range(2):  # the second pass only after a resume the server refused
-        have = part.stat().st_size if part.exists() else 0
-        request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
-        if have:
-            request.add_header("Range", f"bytes={have}-")
-        try:
-            response = urllib.request.urlopen(request, timeout=timeout)
-        except urllib.error.HTTPError as exc:
-            if exc.code == 416 and have:
-                _, total = _total_from_content_range(exc.headers.get("Content-Range"))
-                exc.close()
-                if total == have:  # the .part already holds the whole file
-                    return _finish(part, dest)
-                part.unlink()  # the .part does not fit this file: start again
-                continue
-            raise _download_error(url, dest, part, _reason(exc)) from None
-        except (OSError, http.client.HTTPException, ValueError) as exc:
-            raise _download_error(url, dest, part, _reason(exc)) from None
-        with response:
-            status = getattr(response, "status", None)
-            if status == 206:
-                start, total = _total_from_content_range(response.headers.get("Content-Range"))
-                if start != have:  # a range we did not ask for: start again from zero
-                    part.unlink(missing_ok=True)
-                    continue
-                mode = "ab"
-            else:  # 200 (or a file: URL): the whole file, whatever we asked for
-                length = response.headers.get("Content-Length")
-                total = int(length) if length and length.isdigit() else None
-                have, mode = 0, "wb"
-            _stream(response, part, mode, have, total, url, dest, progress, chunk)
-        size = part.stat().st_size
-        if total is not None and size != total:
-            if size > total:
-                part.unlink()
-            raise _download_error(url, dest, part,
-                                  f"transfer ended after {size} of {total} bytes")
-        return _finish(part, dest)
-    raise _download_error(url, dest, part, "the server refused to resume the download")
-
-
-def _stream(response, part: Path, mode: str, have: int, total: int | None, url: str,
-            dest: Path, progress: bool, chunk: int) -> None:
-    """Append the response body to ``part`` with a progress bar."""
-    from tqdm import tqdm
-
-    bar = tqdm(total=total, initial=have, unit="B", unit_scale=True, unit_divisor=1024,
-               desc=dest.name, disable=not progress, file=sys.stderr, leave=False)
-    try:
-        with open(part, mode) as out, bar:
-            while True:
-                try:
-                    data = response.read(chunk)
-                except (OSError, http.client.HTTPException) as exc:
-                    out.flush()
-                    raise _download_error(url, dest, part, _reason(exc)) from None
-                if not data:
-                    break
-                out.write(data)
-                bar.update(len(data))
-    except OSError as exc:  # writing failed: disk full, permissions
-        raise UserError(f"could not write {part} ({exc.strerror or exc})") from None
 
 
 # --------------------------------------------------------------------------- fetch / resolve
@@ -318,6 +234,7 @@ def fetch(name: str, cache_dir: str | Path | None = None, progress: bool = True,
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
     target = cache / release.filename
     url = release_url(release)
+    hosts = () if mirror_url() else release.hosts  # a mirror: its own host only
     if force:
         for stale in (target, target.with_name(target.name + ".part")):
             stale.unlink(missing_ok=True)
@@ -340,11 +257,11 @@ def fetch(name: str, cache_dir: str | Path | None = None, progress: bool = True,
     if release.archive:
         archive = cache / release.archive
         if not archive.exists():
-            download(url, archive, progress=progress)
+            download(url, archive, hosts=hosts, progress=progress)
         _extract_member(archive, release, target)
         archive.unlink()
     else:
-        download(url, target, progress=progress)
+        download(url, target, hosts=hosts, progress=progress)
     try:
         verify(target, release)
     except ModelError as exc:

@@ -1,9 +1,15 @@
 """engines.hub and ``dwpose fetch`` against a local HTTP server (no internet needed)."""
 from __future__ import annotations
 
+import hashlib
 import http.server
+import os
 import re
+import shutil
 import socket
+import ssl
+import subprocess
+import sys
 import threading
 import zipfile
 from dataclasses import dataclass, field
@@ -15,6 +21,7 @@ import pytest
 from onnx import TensorProto, helper, numpy_helper
 
 import app.cli as cli
+from engines import download as dl
 from engines import hub
 from engines.errors import UserError
 from engines.models import load_model
@@ -22,9 +29,10 @@ from engines.models import load_model
 # ----------------------------------------------------------------------------- tiny models
 
 
-def _detector_model(size: int = 416) -> bytes:
-    """A YOLOX-shaped model: ``images`` [1,3,S,S] -> ``output`` [1,N,85] (N anchors of S)."""
-    rng = np.random.default_rng(size)
+def _detector_model(size: int = 416, seed: int = 0) -> bytes:
+    """A YOLOX-shaped model: ``images`` [1,3,S,S] -> ``output`` [1,N,85] (N anchors of S);
+    ``seed`` gives another valid model of the same shape."""
+    rng = np.random.default_rng(size + 1000 * seed)
     nodes, inits, flat = [], [], []
     for stride in (8, 16, 32):
         w = numpy_helper.from_array(rng.standard_normal((85, 3, 3, 3)).astype(np.float32),
@@ -97,13 +105,26 @@ def test_tiny_models_fit_their_stage(tmp_path: Path) -> None:
 # ----------------------------------------------------------------------------- server
 
 
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
 @dataclass
 class ServerState:
     files: dict[str, bytes] = field(default_factory=dict)
     requests: list[tuple[str, str | None, int]] = field(default_factory=list)
+    if_ranges: list[str | None] = field(default_factory=list)  # If-Range of each request
     ignore_range: bool = False
     not_found: bool = False
     drop_after: int | None = None  # send only this many body bytes, once, then hang up
+    etag: bool = True  # send a strong ETag (the resume validator)
+    linked: bool = False  # send X-Linked-Etag: "<sha256>" as Hugging Face does
+    linked_etag: dict[str, str] = field(default_factory=dict)  # a given X-Linked-Etag per path
+    redirects: dict[str, str] = field(default_factory=dict)  # path -> Location (302)
+
+
+def _etag(data: bytes) -> str:
+    return f'"{_sha256(data)[:16]}"'
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -113,6 +134,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def _reply(self, status: int, headers: dict[str, str], body: bytes = b"") -> None:
         state: ServerState = self.server.state  # type: ignore[attr-defined]
         state.requests.append((self.path, self.headers.get("Range"), status))
+        state.if_ranges.append(self.headers.get("If-Range"))
         self.send_response(status)
         for key, value in headers.items():
             self.send_header(key, value)
@@ -124,22 +146,32 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         state: ServerState = self.server.state  # type: ignore[attr-defined]
-        data = state.files.get(self.path.lstrip("/"))
+        name = self.path.lstrip("/")
+        if name in state.redirects:
+            self._reply(302, {"Location": state.redirects[name], "Content-Length": "0"})
+            return
+        data = state.files.get(name)
         if state.not_found or data is None:
             self._reply(404, {"Content-Length": "9"}, b"not found")
             return
+        headers = {"ETag": _etag(data)} if state.etag else {}
+        if name in state.linked_etag or state.linked:
+            headers["X-Linked-Etag"] = state.linked_etag.get(name, f'"{_sha256(data)}"')
         rng = self.headers.get("Range")
         m = re.fullmatch(r"bytes=(\d+)-", rng or "")
-        if m and not state.ignore_range:
+        if_range = self.headers.get("If-Range")
+        fresh = if_range is None or (state.etag and if_range == _etag(data))
+        if m and fresh and not state.ignore_range:
             start = int(m.group(1))
             if start >= len(data):
                 self._reply(416, {"Content-Range": f"bytes */{len(data)}",
                                   "Content-Length": "0"})
                 return
-            self._reply(206, {"Content-Range": f"bytes {start}-{len(data) - 1}/{len(data)}",
+            self._reply(206, {**headers,
+                              "Content-Range": f"bytes {start}-{len(data) - 1}/{len(data)}",
                               "Content-Length": str(len(data) - start)}, data[start:])
             return
-        self._reply(200, {"Content-Length": str(len(data))}, data)
+        self._reply(200, {**headers, "Content-Length": str(len(data))}, data)
 
 
 @dataclass
@@ -151,18 +183,46 @@ class Server:
         return f"{self.base}/{name}"
 
 
-@pytest.fixture
-def server():
+def _serve(tls: ssl.SSLContext | None = None):
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    if tls is not None:
+        httpd.socket = tls.wrap_socket(httpd.socket, server_side=True)
     httpd.daemon_threads = True
     httpd.state = ServerState()  # type: ignore[attr-defined]
     thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
     thread.start()
+    scheme = "https" if tls is not None else "http"
     try:
-        yield Server(httpd.state, f"http://127.0.0.1:{httpd.server_address[1]}")  # type: ignore[attr-defined]
+        yield Server(httpd.state, f"{scheme}://127.0.0.1:{httpd.server_address[1]}")  # type: ignore[attr-defined]
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+@pytest.fixture
+def server():
+    yield from _serve()
+
+
+@pytest.fixture
+def other_server():
+    """A second local server (another port), for redirects between servers."""
+    yield from _serve()
+
+
+@pytest.fixture
+def tls_server(tmp_path: Path, monkeypatch):
+    """A local HTTPS server whose self-signed certificate (made with openssl) is trusted."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is needed to make a test certificate")
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    yield from _serve(context)
 
 
 @pytest.fixture
@@ -191,50 +251,76 @@ def _free_port_url() -> str:
 # ----------------------------------------------------------------------------- download
 
 
+def _interrupted(server: Server, name: str, dest: Path, at: int) -> None:
+    """Start downloading ``name`` and lose the connection after ``at`` bytes (the .part and its
+    validator stay behind)."""
+    server.state.drop_after = at
+    with pytest.raises(UserError, match="to resume"):
+        dl.download(server.url(name), dest, progress=False, chunk=4096)
+
+
 def test_download_whole_file(server: Server, tmp_path: Path) -> None:
     server.state.files["m.onnx"] = DETECTOR
     dest = tmp_path / "sub" / "m.onnx"
-    assert hub.download(server.url("m.onnx"), dest, progress=True, chunk=4096) == dest
+    assert dl.download(server.url("m.onnx"), dest, progress=True, chunk=4096) == dest
     assert dest.read_bytes() == DETECTOR
-    assert not dest.with_suffix(".onnx.part").exists()
+    assert sorted(p.name for p in dest.parent.iterdir()) == ["m.onnx"]  # no .part, no record
     assert server.state.requests == [("/m.onnx", None, 200)]
 
 
-def test_resume_sends_range_and_gives_identical_bytes(server: Server, tmp_path: Path) -> None:
+def test_resume_without_validator_restarts(server: Server, tmp_path: Path) -> None:
+    # Resuming used to trust any .part; without a stored validator nothing says its bytes
+    # belong to the file the server has now, so the download starts from zero.
     server.state.files["m.onnx"] = DETECTOR
     dest = tmp_path / "m.onnx"
-    half = len(DETECTOR) // 2
-    dest.with_suffix(".onnx.part").write_bytes(DETECTOR[:half])
-    hub.download(server.url("m.onnx"), dest, progress=False, chunk=1000)
-    assert server.state.requests == [("/m.onnx", f"bytes={half}-", 206)]
+    dest.with_suffix(".onnx.part").write_bytes(DETECTOR[:1000])
+    dl.download(server.url("m.onnx"), dest, progress=False)
+    assert server.state.requests == [("/m.onnx", None, 200)]
     assert dest.read_bytes() == DETECTOR
-    assert not dest.with_suffix(".onnx.part").exists()
+
+
+def test_server_without_validator_is_not_resumed(server: Server, tmp_path: Path) -> None:
+    server.state.files["m.onnx"] = DETECTOR
+    server.state.etag = False
+    server.state.drop_after = 1000
+    dest = tmp_path / "m.onnx"
+    with pytest.raises(UserError) as info:
+        dl.download(server.url("m.onnx"), dest, progress=False)
+    assert "resume" not in str(info.value) and list(tmp_path.iterdir()) == []
 
 
 def test_server_ignoring_range_restarts_from_zero(server: Server, tmp_path: Path) -> None:
     server.state.files["m.onnx"] = DETECTOR
-    server.state.ignore_range = True
     dest = tmp_path / "m.onnx"
-    dest.with_suffix(".onnx.part").write_bytes(b"x" * 1000)  # not even the right bytes
-    hub.download(server.url("m.onnx"), dest, progress=False)
-    assert server.state.requests == [("/m.onnx", "bytes=1000-", 200)]
+    _interrupted(server, "m.onnx", dest, 1000)
+    server.state.ignore_range = True
+    dl.download(server.url("m.onnx"), dest, progress=False)
+    assert server.state.requests[-1] == ("/m.onnx", "bytes=1000-", 200)
     assert dest.read_bytes() == DETECTOR
+
+
+def _with_validator(server: Server, name: str, dest: Path, part: bytes) -> None:
+    """Leave ``part`` as ``dest``'s .part, with the validator the server gives ``name``."""
+    dest.with_suffix(dest.suffix + ".part").write_bytes(part)
+    dl._Partial(server.url(name), _etag(server.state.files[name]), ()).save(
+        dest.with_suffix(dest.suffix + ".part.json"))
 
 
 def test_part_already_complete_answers_416(server: Server, tmp_path: Path) -> None:
     server.state.files["m.onnx"] = POSE
     dest = tmp_path / "m.onnx"
-    dest.with_suffix(".onnx.part").write_bytes(POSE)
-    hub.download(server.url("m.onnx"), dest, progress=False)
+    _with_validator(server, "m.onnx", dest, POSE)
+    dl.download(server.url("m.onnx"), dest, progress=False)
     assert [r[2] for r in server.state.requests] == [416]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx"]
     assert dest.read_bytes() == POSE
 
 
 def test_oversized_part_starts_again(server: Server, tmp_path: Path) -> None:
     server.state.files["m.onnx"] = POSE
     dest = tmp_path / "m.onnx"
-    dest.with_suffix(".onnx.part").write_bytes(POSE + b"junk")
-    hub.download(server.url("m.onnx"), dest, progress=False)
+    _with_validator(server, "m.onnx", dest, POSE + b"junk")
+    dl.download(server.url("m.onnx"), dest, progress=False)
     assert [r[2] for r in server.state.requests] == [416, 200]
     assert dest.read_bytes() == POSE
 
@@ -246,23 +332,110 @@ def test_truncated_transfer_keeps_part_then_resumes(server: Server, tmp_path: Pa
     dest = tmp_path / "m.onnx"
     url = server.url("m.onnx")
     with pytest.raises(UserError) as info:
-        hub.download(url, dest, progress=False, chunk=4096)
+        dl.download(url, dest, progress=False, chunk=4096)
     message = str(info.value)
     assert url in message and str(dest) in message and "\n" not in message
     assert f"{half} of {len(DETECTOR)} bytes" in message
     part = dest.with_suffix(".onnx.part")
     assert part.read_bytes() == DETECTOR[:half] and not dest.exists()
 
-    hub.download(url, dest, progress=False)
+    dl.download(url, dest, progress=False)
     assert server.state.requests[-1] == ("/m.onnx", f"bytes={half}-", 206)
+    assert server.state.if_ranges[-1] == _etag(DETECTOR)  # resumes only the same file
     assert dest.read_bytes() == DETECTOR and not part.exists()
+    assert not dest.with_suffix(".onnx.part.json").exists()
+
+
+def test_changed_server_file_restarts_through_if_range(server: Server, tmp_path: Path) -> None:
+    server.state.files["m.onnx"] = DETECTOR
+    server.state.linked = True
+    dest = tmp_path / "m.onnx"
+    half = len(DETECTOR) // 2
+    _interrupted(server, "m.onnx", dest, half)
+    part = dest.with_suffix(".onnx.part")
+    part.write_bytes(b"\0" * half)  # corrupted as well
+    new = _detector_model(416, seed=1)
+    server.state.files["m.onnx"] = new
+    dl.download(server.url("m.onnx"), dest, progress=False)
+    assert server.state.requests[-1] == ("/m.onnx", f"bytes={half}-", 200)
+    assert server.state.if_ranges[-1] == _etag(DETECTOR)
+    assert dest.read_bytes() == new  # the whole new file, its served SHA-256 checked
+
+
+def test_corrupted_part_fails_the_served_digest(server: Server, tmp_path: Path) -> None:
+    server.state.files["m.onnx"] = DETECTOR
+    server.state.linked = True
+    dest = tmp_path / "m.onnx"
+    half = len(DETECTOR) // 2
+    _interrupted(server, "m.onnx", dest, half)
+    dest.with_suffix(".onnx.part").write_bytes(b"\0" * half)  # same size, other bytes
+    with pytest.raises(UserError) as info:
+        dl.download(server.url("m.onnx"), dest, progress=False)
+    assert server.state.requests[-1] == ("/m.onnx", f"bytes={half}-", 206)
+    message = str(info.value)
+    corrupt = b"\0" * half + DETECTOR[half:]
+    assert f"SHA-256 is {_sha256(corrupt)}, expected {_sha256(DETECTOR)}" in message
+    assert "X-Linked-Etag" in message and "\n" not in message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx.bad"]
+
+
+def test_linked_etag_mismatch_is_refused(server: Server, tmp_path: Path) -> None:
+    server.state.files["m.onnx"] = DETECTOR
+    server.state.linked_etag["m.onnx"] = f'"{_sha256(POSE)}"'
+    dest = tmp_path / "m.onnx"
+    with pytest.raises(UserError, match=f"is {_sha256(DETECTOR)}, expected {_sha256(POSE)}"):
+        dl.download(server.url("m.onnx"), dest, progress=False)
+    assert (tmp_path / "m.onnx.bad").read_bytes() == DETECTOR and not dest.exists()
+
+
+def test_linked_etag_match_is_accepted(server: Server, tmp_path: Path) -> None:
+    server.state.files["m.onnx"] = DETECTOR
+    server.state.linked = True  # quoted, as Hugging Face sends it
+    dest = tmp_path / "m.onnx"
+    assert dl.download(server.url("m.onnx"), dest, progress=False).read_bytes() == DETECTOR
+
+
+def test_redirect_to_another_host_is_refused(server: Server, tmp_path: Path) -> None:
+    server.state.redirects["m.onnx"] = "http://downloads.example.invalid/m.onnx"
+    dest = tmp_path / "m.onnx"
+    with pytest.raises(UserError) as info:
+        dl.download(server.url("m.onnx"), dest, progress=False)
+    message = str(info.value)
+    assert message.startswith(f"refused the redirect from {server.url('m.onnx')} to "
+                              "http://downloads.example.invalid/m.onnx")
+    assert "\n" not in message and list(tmp_path.iterdir()) == []
+
+
+def test_redirect_within_allowed_hosts_is_followed(server: Server, other_server: Server,
+                                                   tmp_path: Path) -> None:
+    other_server.state.files["cdn/m.onnx"] = DETECTOR
+    other_server.state.linked = True
+    target = other_server.url("cdn/m.onnx").replace("127.0.0.1", "localhost")
+    server.state.redirects["m.onnx"] = target
+    dest = tmp_path / "m.onnx"
+    dl.download(server.url("m.onnx"), dest, hosts=("local*",), progress=False)
+    assert dest.read_bytes() == DETECTOR
+    assert other_server.state.requests == [("/cdn/m.onnx", None, 200)]
+
+
+def test_https_to_http_redirect_is_refused(tls_server: Server, other_server: Server,
+                                           tmp_path: Path) -> None:
+    other_server.state.files["m.onnx"] = DETECTOR
+    tls_server.state.files["ok.onnx"] = POSE
+    dl.download(tls_server.url("ok.onnx"), tmp_path / "ok.onnx", progress=False)  # TLS works
+    tls_server.state.redirects["m.onnx"] = other_server.url("m.onnx")  # same host, plain HTTP
+    with pytest.raises(UserError) as info:
+        dl.download(tls_server.url("m.onnx"), tmp_path / "m.onnx", progress=False)
+    assert str(info.value).startswith(f"refused the redirect from {tls_server.url('m.onnx')} "
+                                      f"to {other_server.url('m.onnx')}")
+    assert other_server.state.requests == [] and not (tmp_path / "m.onnx").exists()
 
 
 def test_404_names_url_and_destination(server: Server, tmp_path: Path) -> None:
     dest = tmp_path / "missing.onnx"
     url = server.url("missing.onnx")
     with pytest.raises(UserError) as info:
-        hub.download(url, dest, progress=False)
+        dl.download(url, dest, progress=False)
     message = str(info.value)
     assert "HTTP 404" in message
     assert f"download {url} and save it as {dest}" in message
@@ -273,7 +446,7 @@ def test_offline_is_one_clear_error(tmp_path: Path) -> None:
     url = _free_port_url()
     dest = tmp_path / "gone.onnx"
     with pytest.raises(UserError) as info:
-        hub.download(url, dest, progress=False, timeout=5)
+        dl.download(url, dest, progress=False, timeout=5)
     assert f"could not download {url}" in str(info.value)
     assert f"save it as {dest}" in str(info.value)
 
@@ -352,6 +525,41 @@ def test_mirror(monkeypatch, releases, server: Server, tmp_path: Path) -> None:
     server.state.files["det.onnx"] = b"upstream, not used"
     assert hub.release_url(releases["det"]) == server.base + "/mirror/det.onnx"
     assert hub.fetch("det", tmp_path, progress=False).read_bytes() == DETECTOR
+
+
+def test_mirror_redirects_stay_on_the_mirror_host(monkeypatch, releases, server: Server,
+                                                   other_server: Server, tmp_path: Path) -> None:
+    other_server.state.files["det.onnx"] = DETECTOR
+    other_server.state.redirects["det.onnx"] = server.url("det.onnx")  # the release's own host
+    mirror = other_server.base.replace("127.0.0.1", "localhost")
+    monkeypatch.setenv(hub.MIRROR_ENV, mirror)
+    with pytest.raises(UserError, match=f"refused the redirect from {mirror}/det.onnx to "):
+        hub.fetch("det", tmp_path, progress=False)
+    assert server.state.requests == []
+
+
+def test_mirror_must_be_a_url(monkeypatch, tmp_path: Path) -> None:
+    env = {**os.environ, hub.MIRROR_ENV: "not a url", hub.HOME_ENV: str(tmp_path)}
+    done = subprocess.run([sys.executable, "-m", "app.cli", "fetch", "--no-progress",
+                           "yolox_nano"], env=env, capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parents[1], timeout=120)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.splitlines() == [
+        "dwpose fetch: error: DWPOSE_MIRROR='not a url' is not a URL: set it to the http://, "
+        "https:// or file:// URL of a folder laid out like the model cache, or unset it"]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_release_hosts() -> None:
+    hf, github = hub.RELEASES["yolox_l"].hosts, hub.RELEASES["yolox_nano"].hosts
+    for host in ("huggingface.co", "cdn-lfs.huggingface.co", "cdn-lfs-us-1.hf.co",
+                 "cas-bridge.xethub.hf.co"):
+        assert dl.host_allowed(host, hf) and not dl.host_allowed(host, github)
+    for host in ("github.com", "objects.githubusercontent.com",
+                 "release-assets.githubusercontent.com"):
+        assert dl.host_allowed(host, github) and not dl.host_allowed(host, hf)
+    assert hub.RELEASES["dwpose-m_256x192"].hosts == ("download.openmmlab.com",)
+    assert not dl.host_allowed("huggingface.co.example.com", hf)
 
 
 def test_mirror_file_url(monkeypatch, releases, tmp_path: Path) -> None:

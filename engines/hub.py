@@ -1,32 +1,42 @@
-"""The released models this app runs, and the downloader behind ``dwpose fetch``.
+"""The released models this app runs, their cache, ``dwpose fetch`` and ``resolve_model``.
 
 Models are cached in ``default_cache_dir()`` (``$DWPOSE_HOME``, else ``$XDG_CACHE_HOME/dwpose``,
-else ``~/.cache/dwpose``) as ``<name>.onnx``. The transfer is ``engines.download`` (resume
-with a validator, redirects only to the release's hosts, size and served digests checked); a
-downloaded model is then verified by loading it and checking its inputs/outputs for its stage
-(``engines.models.load_model``).
+else ``~/.cache/dwpose``) as ``<name>.onnx``; the transfer itself (resume, redirect rules,
+served digests) is ``engines.download``. What a model has to pass before it is used:
 
-``$DWPOSE_MIRROR``: when set (an ``http(s)://`` or ``file://`` folder), every release is
-fetched from ``$DWPOSE_MIRROR/<basename of its upstream URL>`` instead of upstream, and
-redirects may only stay on the mirror's host: for mirrors, air-gapped machines and tests.
+- a download: the size the server announced, the SHA-256 pinned here (``Release.sha256``) and
+  any digest the server states; then it must load and fit its stage (``verify``). A zip release
+  keeps its archive until the extracted model has passed, so a rejected model is not
+  downloaded again on the next try.
+- after its first good download (or the first time a file saved by hand verifies) the model's
+  SHA-256 is recorded in ``<file>.json`` beside it; ``fetch`` and ``resolve_model`` check a
+  cached file against that record (else against the pin) before they hand it out.
+
+``$DWPOSE_MIRROR`` (an ``http(s)://`` or ``file://`` folder): every release is fetched from
+``$DWPOSE_MIRROR/<download name>`` (``Release.download_name``: the archive's name for a zip
+release, else the cache file's name), so a mirror is laid out like the cache; redirects may
+only stay on the mirror's host. See docs/downloads.md.
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
+import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlsplit
 
 from .download import USER_AGENT as USER_AGENT  # re-exported: app.gui.dialogs uses it
-from .download import download
+from .download import download, file_digest
 from .errors import ModelError, UserError
 
 STAGES = ("detector", "pose")
 MIRROR_ENV = "DWPOSE_MIRROR"
 HOME_ENV = "DWPOSE_HOME"
+
 #: Hosts that serve the files of an upstream host (its redirect targets), as ``fnmatch``
 #: patterns: Hugging Face resolve URLs redirect to its LFS / Xet CDNs, GitHub release downloads
 #: to its object stores.
@@ -36,7 +46,6 @@ CDN_HOSTS: dict[str, tuple[str, ...]] = {
 }
 
 
-
 @dataclass(frozen=True)
 class Release:
     """One released model file.
@@ -44,6 +53,8 @@ class Release:
     ``input_size`` is (width, height) of the network input, as ``PoseIO.input_size``.
     ``member``: for OpenMMLab ``*.zip`` ONNX SDKs, the file name inside the archive (in a
     sub-folder whose name varies) that is extracted to ``filename``.
+    ``sha256``: the SHA-256 of the file at ``url`` (the archive, for a zip), where one is
+    established (see the sources above ``_RELEASES``); None where none is.
     """
 
     name: str
@@ -53,11 +64,17 @@ class Release:
     input_size: tuple[int, int]
     notes: str = ""
     member: str | None = None
+    sha256: str | None = None
 
     @property
     def archive(self) -> str | None:
         """File name the downloaded archive is cached under (``None`` for a plain .onnx)."""
         return url_basename(self.url) if self.member else None
+
+    @property
+    def download_name(self) -> str:
+        """Name of the downloaded file, in the cache and on a mirror (unique per release)."""
+        return self.archive or self.filename
 
     @property
     def hosts(self) -> tuple[str, ...]:
@@ -76,15 +93,30 @@ def _pose_zip(name: str, stem: str, size: tuple[int, int], notes: str) -> Releas
                    member="end2end.onnx")
 
 
+# SHA-256 pins (``Release.sha256``). Neither Megvii nor the DWPose authors publish digests;
+# each pin below is stated in public code that downloads the same URL, none is from memory:
+# - Megvii 0.1.1rc0 assets (yolox_nano ... yolox_darknet, yolox_l_megvii): SciML/YOLOWeights.jl
+#   src/YOLOWeights.jl ("hashed from a clean download of exactly that URL"). The yolox_nano one
+#   is also the sha256sum of the real release file on these machines
+#   (shared/data/models/yolox_nano.onnx); other projects pin the same nano/tiny/s/m/x values.
+# - Hugging Face yzd-v/DWPose yolox_l.onnx (216,746,733 bytes) and dw-ll_ucoco_384.onnx
+#   (134,399,116 bytes): pinned together with those sizes and the repo's revisions (e.g.
+#   1a7144101628d69ee7a3768d1ee3a094070dc388) by several public projects in the code index;
+#   this yolox_l.onnx is byte-identical to Megvii's (same digest in YOLOWeights.jl). Hugging
+#   Face also serves each as X-Linked-Etag, which engines.download checks too.
+# - OpenMMLab zips: no digest is published (COMPAT.md section 1); the extracted model's is
+#   recorded at its first good download.
 _RELEASES: tuple[Release, ...] = (
     # --- The official DWPose pair (static batch 1). The Hugging Face repo is the one the
     # DWPose README links ("We upload all DWPose models to huggingface", IDEA-Research/DWPose
     # README.md); these exact resolve URLs are used verbatim in yuvraj108c/ComfyUI-Dwpose-Tensorrt
     # README.md and Fannovel16-style ControlNet annotators.
     Release("dw-ll_ucoco_384", "pose", f"{_HF}/dw-ll_ucoco_384.onnx", "dw-ll_ucoco_384.onnx",
-            (288, 384), "DWPose-l 384x288, 66.5 whole AP; the official DWPose model (batch 1)"),
+            (288, 384), "DWPose-l 384x288, 66.5 whole AP; the official DWPose model (batch 1)",
+            sha256="724f4ff2439ed61afb86fb8a1951ec39c6220682803b4a8bd4f598cd913b1843"),
     Release("yolox_l", "detector", f"{_HF}/yolox_l.onnx", "yolox_l.onnx", (640, 640),
-            "YOLOX-L COCO-80 detector, raw output; the official DWPose detector"),
+            "YOLOX-L COCO-80 detector, raw output; the official DWPose detector",
+            sha256="7860ae79de6c89a3c1eb72ae9a2756c0ccfbe04b7791bb5880afabd97855a411"),
     # --- DWPose ONNX SDKs from OpenMMLab (zip with <folder>/end2end.onnx, dynamic batch).
     # URLs confirmed in Tau-J/rtmlib README.md ("WholeBody 133 Keypoints" table; rtmlib's
     # tools/file.py extracts the member ending in end2end.onnx).
@@ -102,19 +134,26 @@ _RELEASES: tuple[Release, ...] = (
     # URLs confirmed in Megvii-BaseDetection/YOLOX demo/ONNXRuntime/README.md.
     # (rtmlib's yolox_*_humanart zips end in NMS (dets/labels): they do not fit this detector.)
     Release("yolox_nano", "detector", f"{_MEGVII}/yolox_nano.onnx", "yolox_nano.onnx",
-            (416, 416), "YOLOX-Nano 416, 25.8 COCO AP; fastest"),
+            (416, 416), "YOLOX-Nano 416, 25.8 COCO AP; fastest",
+            sha256="c789161ed43c8269fcd4e67c67eeeb4e80c622da2eb296a20bc6007bd18a0b7d"),
     Release("yolox_tiny", "detector", f"{_MEGVII}/yolox_tiny.onnx", "yolox_tiny.onnx",
-            (416, 416), "YOLOX-Tiny 416, 32.8 COCO AP"),
+            (416, 416), "YOLOX-Tiny 416, 32.8 COCO AP",
+            sha256="427cc366d34e27ff7a03e2899b5e3671425c262ea2291f88bb942bc1cc70b0f7"),
     Release("yolox_s", "detector", f"{_MEGVII}/yolox_s.onnx", "yolox_s.onnx", (640, 640),
-            "YOLOX-S 640, 40.5 COCO AP"),
+            "YOLOX-S 640, 40.5 COCO AP",
+            sha256="c5c2d13e59ae883e6af3b45daea64af4833a4951c92d116ec270d9ddbe998063"),
     Release("yolox_m", "detector", f"{_MEGVII}/yolox_m.onnx", "yolox_m.onnx", (640, 640),
-            "YOLOX-M 640, 47.2 COCO AP"),
+            "YOLOX-M 640, 47.2 COCO AP",
+            sha256="21ff6cfdeb53b013bac2249599e55f00bff3cfdfdab37ed7a4620818c1d15b3f"),
     Release("yolox_l_megvii", "detector", f"{_MEGVII}/yolox_l.onnx", "yolox_l_megvii.onnx",
-            (640, 640), "YOLOX-L 640, 50.1 COCO AP, Megvii's own export of yolox_l"),
+            (640, 640), "YOLOX-L 640, 50.1 COCO AP, Megvii's own export of yolox_l",
+            sha256="7860ae79de6c89a3c1eb72ae9a2756c0ccfbe04b7791bb5880afabd97855a411"),
     Release("yolox_x", "detector", f"{_MEGVII}/yolox_x.onnx", "yolox_x.onnx", (640, 640),
-            "YOLOX-X 640, 51.5 COCO AP; most accurate, slowest"),
+            "YOLOX-X 640, 51.5 COCO AP; most accurate, slowest",
+            sha256="c892d7aaf1c4746d8a4d675bec669a4db4f434b4ee1efb654bc9b353379c7c55"),
     Release("yolox_darknet", "detector", f"{_MEGVII}/yolox_darknet.onnx", "yolox_darknet.onnx",
-            (640, 640), "YOLOX-Darknet53 640, 48.0 COCO AP"),
+            (640, 640), "YOLOX-Darknet53 640, 48.0 COCO AP",
+            sha256="10ccc527877c6ee5596929c4b3eee5ad6a78038647260bc9abdfce9a0df55d05"),
 )
 
 #: Released models by name.
@@ -151,9 +190,9 @@ def mirror_url() -> str | None:
 
 
 def release_url(release: Release) -> str:
-    """Where to download ``release`` from: upstream, or ``$DWPOSE_MIRROR/<basename>``."""
+    """Where to download ``release`` from: upstream, or ``$DWPOSE_MIRROR/<download name>``."""
     mirror = mirror_url()
-    return f"{mirror}/{url_basename(release.url)}" if mirror else release.url
+    return f"{mirror}/{release.download_name}" if mirror else release.url
 
 
 def default_cache_dir() -> Path:
@@ -217,57 +256,134 @@ def _extract_member(archive: Path, release: Release, target: Path) -> None:
 
 
 def _move_aside(path: Path) -> Path:
+    """Move ``path`` (and its digest record) out of the way to ``<path>.bad``."""
     bad = path.with_name(path.name + ".bad")
     if path.exists():
         os.replace(path, bad)
+    record_path(path).unlink(missing_ok=True)
     return bad
+
+
+def record_path(model: Path) -> Path:
+    """Where the digest record of the cached ``model`` is kept: ``<model>.json``."""
+    return model.with_name(model.name + ".json")
+
+
+def _recorded_sha256(model: Path) -> str | None:
+    """The SHA-256 recorded for ``model`` at its first good download (None if no record)."""
+    try:
+        digest = json.loads(record_path(model).read_text())["sha256"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return digest if isinstance(digest, str) else None
+
+
+def _record(model: Path, release: Release, url: str | None, sha256: str) -> None:
+    """Record ``model``'s digest once it verified (``url``: where it came from; None for a
+    file saved by hand)."""
+    data = {"name": release.name, "url": url, "size": model.stat().st_size, "sha256": sha256,
+            "verified": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    tmp = model.with_name(model.name + ".json.tmp")
+    try:
+        tmp.write_text(json.dumps(data, indent=1) + "\n")
+        os.replace(tmp, record_path(model))
+    except OSError as exc:
+        raise UserError(f"could not write {record_path(model)} ({exc.strerror or exc})") from None
+
+
+def _check_digest(release: Release, model: Path) -> str | None:
+    """Check the cached ``model`` against its record, else against the release's pin.
+
+    Returns the file's SHA-256 when there was something to check it against. A file that
+    changed since it was recorded, or that is not the pinned release, is a ``ModelError``.
+    """
+    recorded = _recorded_sha256(model)
+    expected = recorded or (release.sha256 if not release.archive else None)
+    if expected is None:
+        return None
+    found = file_digest(model)
+    if found == expected.lower():
+        return found
+    fix = f"run 'dwpose fetch {release.name} --force' to download it again"
+    if recorded:
+        raise ModelError(f"{model}: the cached file changed since it was downloaded (SHA-256 "
+                         f"{found}, recorded {expected} in {record_path(model)}); {fix}")
+    raise ModelError(f"{model}: not the released {release.name} (SHA-256 {found}, the release's "
+                     f"is {expected}); {fix}")
+
+
+def _cached(release: Release, target: Path) -> bool:
+    """Whether the cached ``target`` can be used as is.
+
+    A file that changed since its record was written is an error (the user decides, with
+    ``--force``). One without a record (saved by hand) that is not the pinned release, or any
+    that does not verify, is moved to ``<file>.bad`` (False: download it again). One that
+    passes and had no record gets one.
+    """
+    recorded = _recorded_sha256(target) is not None
+    try:
+        found = _check_digest(release, target)
+    except ModelError as exc:
+        if recorded:
+            raise
+        _replaced(release, target, exc)
+        return False
+    try:
+        verify(target, release)
+    except ModelError as exc:
+        _replaced(release, target, exc)
+        return False
+    if not recorded:
+        _record(target, release, None, found or file_digest(target))
+    return True
+
+
+def _replaced(release: Release, target: Path, why: ModelError) -> None:
+    bad = _move_aside(target)
+    print(f"dwpose: cached {release.name} is not usable ({why}); moved it to {bad} and "
+          "downloading it again", file=sys.stderr)
 
 
 def fetch(name: str, cache_dir: str | Path | None = None, progress: bool = True,
           force: bool = False) -> Path:
     """Make release ``name`` available in the cache and return its verified ``.onnx`` path.
 
-    A cached file that verifies is returned without any download. One that does not (or
-    ``force``) is replaced. A download that does not verify is moved to ``<file>.bad``.
+    A cached file that passes (``_cached``) is returned without any download; ``force``
+    downloads it again. A download that does not verify is moved to ``<file>.bad``; the
+    archive of a zip release is kept until its model has verified, then removed.
     """
     release = get_release(name)
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
     target = cache / release.filename
+    downloaded = cache / release.download_name
     url = release_url(release)
     hosts = () if mirror_url() else release.hosts  # a mirror: its own host only
     if force:
-        for stale in (target, target.with_name(target.name + ".part")):
+        for stale in (target, record_path(target), downloaded, *(
+                downloaded.with_name(downloaded.name + end) for end in (".part", ".part.json"))):
             stale.unlink(missing_ok=True)
-        if release.archive:
-            for stale in (cache / release.archive, cache / (release.archive + ".part")):
-                stale.unlink(missing_ok=True)
-    elif target.exists():
-        try:
-            verify(target, release)
-            return target
-        except ModelError as exc:
-            bad = _move_aside(target)
-            print(f"dwpose: cached {release.name} is not usable ({exc}); moved it to {bad} "
-                  "and downloading it again", file=sys.stderr)
+    elif target.exists() and _cached(release, target):
+        return target
     try:
         cache.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UserError(f"cannot create the model cache {cache} ({exc.strerror or exc}); "
                         f"set {HOME_ENV} or pass --cache-dir") from None
+    if not (release.archive and downloaded.exists()):  # a kept archive is not downloaded again
+        download(url, downloaded, sha256=release.sha256, hosts=hosts, progress=progress)
     if release.archive:
-        archive = cache / release.archive
-        if not archive.exists():
-            download(url, archive, hosts=hosts, progress=progress)
-        _extract_member(archive, release, target)
-        archive.unlink()
-    else:
-        download(url, target, hosts=hosts, progress=progress)
+        _extract_member(downloaded, release, target)
     try:
         verify(target, release)
     except ModelError as exc:
         bad = _move_aside(target)
+        kept = (f"; kept {downloaded}: the next 'dwpose fetch {release.name}' unpacks it again "
+                "without downloading, '--force' downloads it anew") if release.archive else ""
         raise UserError(f"{release.name} downloaded from {url} is not a usable {release.stage} "
-                        f"model ({exc}); moved it to {bad}") from None
+                        f"model ({exc}); moved it to {bad}{kept}") from None
+    _record(target, release, url, file_digest(target))
+    if release.archive:
+        downloaded.unlink()
     return target
 
 
@@ -275,9 +391,10 @@ def resolve_model(spec: str | Path | None, stage: str, cache_dir: str | Path | N
                   download: bool = True) -> Path:
     """Turn what the user gave for ``stage`` into a model file path.
 
-    An existing path is returned as is; a release name maps to its cached file (fetched when
-    missing and ``download``); ``None`` means ``DEFAULT_MODELS[stage]``. Anything else is a
-    ``UserError`` that lists the released names for the stage.
+    An existing path is returned as is; a release name maps to its cached file (checked
+    against its digest record, else its pin; fetched when missing and ``download``); ``None``
+    means ``DEFAULT_MODELS[stage]``. Anything else is a ``UserError`` that lists the released
+    names for the stage.
     """
     if stage not in STAGES:
         raise ValueError(f"stage must be one of {STAGES}, not {stage!r}")
@@ -299,6 +416,7 @@ def resolve_model(spec: str | Path | None, stage: str, cache_dir: str | Path | N
                         f"{stage} models: {', '.join(names)}")
     cached = cached_path(text, cache_dir)
     if cached.exists():
+        _check_digest(release, cached)
         return cached
     if not download:
         raise UserError(f"{stage} model {text!r} is not downloaded yet ({cached} is missing): "

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import http.server
+import json
 import os
 import re
 import shutil
@@ -12,7 +13,7 @@ import subprocess
 import sys
 import threading
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,7 @@ from onnx import TensorProto, helper, numpy_helper
 import app.cli as cli
 from engines import download as dl
 from engines import hub
-from engines.errors import UserError
+from engines.errors import ModelError, UserError
 from engines.models import load_model
 
 # ----------------------------------------------------------------------------- tiny models
@@ -504,7 +505,68 @@ def test_fetch_extracts_zip_member(releases, server: Server, tmp_path: Path) -> 
     path = hub.fetch("sdk", tmp_path, progress=False)
     assert path == tmp_path / "sdk.onnx" and path.read_bytes() == POSE
     assert not (tmp_path / "sdk.zip").exists()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["sdk.onnx"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sdk.onnx", "sdk.onnx.json"]
+
+
+def test_zip_archive_is_kept_until_its_model_verifies(monkeypatch, releases, server: Server,
+                                                      tmp_path: Path) -> None:
+    server.state.files["sdk.zip"] = _sdk_zip(POSE)  # 256x192 inside; the release says 384x288
+    sdk = releases["sdk"]
+    monkeypatch.setitem(hub.RELEASES, "sdk", replace(sdk, input_size=(288, 384)))
+    with pytest.raises(UserError) as info:
+        hub.fetch("sdk", tmp_path, progress=False)
+    message = str(info.value)
+    assert "not a usable pose model" in message and f"kept {tmp_path / 'sdk.zip'}" in message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sdk.onnx.bad", "sdk.zip"]
+
+    monkeypatch.setitem(hub.RELEASES, "sdk", sdk)  # the registry entry is fixed
+    assert hub.fetch("sdk", tmp_path, progress=False).read_bytes() == POSE
+    assert [r[0] for r in server.state.requests] == ["/sdk.zip"]  # downloaded once
+    assert not (tmp_path / "sdk.zip").exists()
+
+
+def test_other_valid_model_under_a_pinned_name_is_refused(monkeypatch, releases,
+                                                          server: Server, tmp_path: Path) -> None:
+    monkeypatch.setitem(hub.RELEASES, "det", replace(releases["det"], sha256=_sha256(DETECTOR)))
+    other = _detector_model(416, seed=1)  # loads and fits the detector stage as well
+    server.state.files["det.onnx"] = other
+    with pytest.raises(UserError) as info:
+        hub.fetch("det", tmp_path, progress=False)
+    assert (f"SHA-256 is {_sha256(other)}, expected {_sha256(DETECTOR)} (pinned in the model "
+            "registry)") in str(info.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["det.onnx.bad"]
+    server.state.files["det.onnx"] = DETECTOR
+    assert hub.fetch("det", tmp_path, progress=False).read_bytes() == DETECTOR
+
+
+def test_digest_recorded_at_first_download_and_checked_later(releases, server: Server,
+                                                            tmp_path: Path) -> None:
+    path = hub.fetch("det", tmp_path, progress=False)
+    record = json.loads((tmp_path / "det.onnx.json").read_text())
+    assert record["sha256"] == _sha256(DETECTOR) and record["size"] == len(DETECTOR)
+    assert record["url"] == server.url("det.onnx") and record["name"] == "det"
+    assert hub.resolve_model("det", "detector", tmp_path) == path
+
+    path.write_bytes(_detector_model(416, seed=1))  # still a valid detector, but not this one
+    count = len(server.state.requests)
+    for use in (lambda: hub.fetch("det", tmp_path, progress=False),
+                lambda: hub.resolve_model("det", "detector", tmp_path)):
+        with pytest.raises(ModelError) as info:
+            use()
+        message = str(info.value)
+        assert "the cached file changed since it was downloaded" in message
+        assert f"recorded {_sha256(DETECTOR)}" in message and "\n" not in message
+        assert message.endswith("run 'dwpose fetch det --force' to download it again")
+    assert len(server.state.requests) == count  # nothing downloaded behind the user's back
+    assert hub.fetch("det", tmp_path, progress=False, force=True).read_bytes() == DETECTOR
+
+
+def test_file_saved_by_hand_gets_a_record(releases, server: Server, tmp_path: Path) -> None:
+    (tmp_path / "det.onnx").write_bytes(DETECTOR)
+    hub.fetch("det", tmp_path, progress=False)
+    assert server.state.requests == []
+    record = json.loads((tmp_path / "det.onnx.json").read_text())
+    assert record["sha256"] == _sha256(DETECTOR) and record["url"] is None
 
 
 def test_fetch_bad_zip(releases, server: Server, tmp_path: Path) -> None:
@@ -550,6 +612,23 @@ def test_mirror_must_be_a_url(monkeypatch, tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+def test_each_release_has_its_own_cache_and_mirror_name(monkeypatch, server: Server,
+                                                         tmp_path: Path) -> None:
+    names = [r.filename for r in hub.RELEASES.values()]
+    downloads = [r.download_name for r in hub.RELEASES.values()]
+    assert len(set(names)) == len(names) and len(set(downloads)) == len(downloads)
+    # yolox_l (Hugging Face) and yolox_l_megvii (GitHub) are both .../yolox_l.onnx upstream.
+    monkeypatch.setenv(hub.MIRROR_ENV, server.base)
+    assert hub.release_url(hub.RELEASES["yolox_l"]) == server.url("yolox_l.onnx")
+    assert hub.release_url(hub.RELEASES["yolox_l_megvii"]) == server.url("yolox_l_megvii.onnx")
+    models = {"yolox_l": _detector_model(640), "yolox_l_megvii": _detector_model(640, seed=1)}
+    for name, data in models.items():  # test models, so no pins
+        monkeypatch.setitem(hub.RELEASES, name, replace(hub.RELEASES[name], sha256=None))
+        server.state.files[f"{name}.onnx"] = data
+    for name, data in models.items():
+        assert hub.fetch(name, tmp_path, progress=False).read_bytes() == data
+
+
 def test_release_hosts() -> None:
     hf, github = hub.RELEASES["yolox_l"].hosts, hub.RELEASES["yolox_nano"].hosts
     for host in ("huggingface.co", "cdn-lfs.huggingface.co", "cdn-lfs-us-1.hf.co",
@@ -585,9 +664,12 @@ def test_release_table_is_consistent() -> None:
     assert hub.RELEASES["yolox_l"].url == "https://huggingface.co/yzd-v/DWPose/resolve/main/yolox_l.onnx"
     assert hub.RELEASES["dw-ll_ucoco_384"].url == (
         "https://huggingface.co/yzd-v/DWPose/resolve/main/dw-ll_ucoco_384.onnx")
-    filenames = [r.filename for r in hub.RELEASES.values()]
-    assert len(set(filenames)) == len(filenames)
+    pinned = {"dw-ll_ucoco_384", "yolox_l", "yolox_nano", "yolox_tiny", "yolox_s", "yolox_m",
+              "yolox_l_megvii", "yolox_x", "yolox_darknet"}
+    assert pinned <= {name for name, r in hub.RELEASES.items() if r.sha256}
+    assert hub.RELEASES["yolox_l"].sha256 == hub.RELEASES["yolox_l_megvii"].sha256  # one file
     for r in hub.RELEASES.values():
+        assert r.sha256 is None or re.fullmatch("[0-9a-f]{64}", r.sha256)
         assert r.stage in hub.STAGES and r.url.startswith("https://")
         assert r.filename == f"{r.name}.onnx"
         assert (r.member is not None) == r.url.endswith(".zip")
@@ -630,6 +712,8 @@ def cli_env(monkeypatch, server: Server, tmp_path: Path) -> Path:
     monkeypatch.setattr(cli, "SUBCOMMANDS", ("fetch",))
     monkeypatch.setenv("DWPOSE_MIRROR", server.base)
     monkeypatch.setenv("DWPOSE_HOME", str(tmp_path / "home"))
+    for name in ("yolox_l", "dw-ll_ucoco_384", "yolox_nano"):  # test models: not the pinned files
+        monkeypatch.setitem(hub.RELEASES, name, replace(hub.RELEASES[name], sha256=None))
     server.state.files.update({"yolox_l.onnx": _detector_model(640),
                                "dw-ll_ucoco_384.onnx": _pose_model(384, 288, batch=1),
                                "yolox_nano.onnx": DETECTOR})
@@ -692,7 +776,9 @@ REAL_NANO = Path(__file__).resolve().parents[2] / "shared" / "data" / "models" /
 
 @pytest.mark.skipif(not REAL_NANO.is_file(), reason="the real Megvii yolox_nano.onnx is absent")
 def test_real_megvii_nano_fits_its_release(monkeypatch, tmp_path: Path) -> None:
-    """The real upstream file, served from a file:// mirror, passes fetch's verification."""
+    """The real upstream file, served from a file:// mirror, passes fetch's checks."""
     monkeypatch.setenv(hub.MIRROR_ENV, REAL_NANO.parent.as_uri())
     path = hub.fetch("yolox_nano", tmp_path, progress=False)
     assert path.read_bytes() == REAL_NANO.read_bytes()
+    record = json.loads((tmp_path / "yolox_nano.onnx.json").read_text())
+    assert record["sha256"] == hub.RELEASES["yolox_nano"].sha256  # the pin is the real file's

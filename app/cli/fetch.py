@@ -14,8 +14,14 @@ Models already in the cache and valid are not downloaded again."""
 
 EPILOG = """\
 cache folder: --cache-dir, else $DWPOSE_HOME, else $XDG_CACHE_HOME/dwpose, else ~/.cache/dwpose
-mirror:       set DWPOSE_MIRROR=http://host/dir (or file:///dir) to download every file
-              from DWPOSE_MIRROR/<file name of its upstream URL> instead of upstream
+mirror:       set DWPOSE_MIRROR=http://host/dir (or https://, file:///dir) to download every
+              file from DWPOSE_MIRROR/<download name> instead of upstream: the name it has in
+              the cache (NAME.onnx, or the .zip of an OpenMMLab release, as 'dwpose fetch
+              --list -v' shows), so a copy of a model cache is a mirror; redirects must stay
+              on the mirror's host
+checks:       the SHA-256 pinned for the release and any digest the server states, then the
+              model must load and fit its stage; its SHA-256 is then kept in NAME.onnx.json and
+              checked whenever the cached file is used ('--force' downloads it again)
 offline:      download the URL shown by 'dwpose fetch --list -v' yourself and save it under the
               name shown; a .zip is unpacked by the next 'dwpose fetch NAME'
 
@@ -73,7 +79,7 @@ def list_releases(cache: Path, verbose: bool = False) -> str:
     if verbose:
         lines.append("")
         for r in hub.RELEASES.values():
-            lines.append(f"{r.name}: {hub.release_url(r)} -> {cache / (r.archive or r.filename)}")
+            lines.append(f"{r.name}: {hub.release_url(r)} -> {cache / r.download_name}")
     lines += ["", f"* default models; cache: {cache}"]
     return "\n".join(line.rstrip() for line in lines)
 

@@ -225,12 +225,13 @@ def cuda_state(requested: str) -> tuple[str | None, str | None]:
 
 def machine(device: str | None) -> dict:
     """The CPU (with its AVX2 / AVX-512 VNNI / BF16 features), libraries and the GPU."""
+    import onnx
     import torch
 
     from benchmarks.compare import machine as cpu_machine
 
     info = cpu_machine()
-    info.update(torch=torch.__version__, torch_cuda=torch.version.cuda,
+    info.update(onnx=onnx.__version__, torch=torch.__version__, torch_cuda=torch.version.cuda,
                 cudnn=torch.backends.cudnn.version() if torch.cuda.is_available() else None)
     if device == "cuda":
         props = torch.cuda.get_device_properties(0)

@@ -76,6 +76,14 @@ class Skip(Exception):
     """A part that cannot run here; the message says why."""
 
 
+class Failed(Exception):
+    """A part that ran and failed; ``details`` (e.g. each test's outcome) go into its record."""
+
+    def __init__(self, message: str, details: dict) -> None:
+        super().__init__(message)
+        self.details = details
+
+
 def parse_arch(spec: str) -> tuple[str, str]:
     """``"m"`` -> ``("m", "256x192")``; ``"l:384x288"`` -> ``("l", "384x288")``."""
     arch, _, size = spec.partition(":")
@@ -194,6 +202,9 @@ class Check:
         except Skip as exc:
             result = {"status": "skipped", "reason": str(exc)}
             print(f"skipped: {exc}")
+        except Failed as exc:
+            result = {"status": "failed", "error": str(exc), **exc.details}
+            print(f"FAILED: {exc}")
         except Exception as exc:  # a part's failure is reported; the other parts still run
             traceback.print_exc()
             result = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
@@ -278,7 +289,7 @@ def junit_outcomes(path: Path) -> list[dict]:
             element = case.find(tag)
             if element is not None:
                 outcome = {"failure": "failed"}.get(tag, tag)
-                message = element.get("message") or (element.text or "").strip()[:500]
+                message = (element.get("message") or (element.text or "").strip())[:500]
                 break
         tests.append({"test": f"{case.get('classname')}::{case.get('name')}",
                       "outcome": outcome, "seconds": float(case.get("time") or 0),
@@ -311,12 +322,13 @@ def run_gpu_tests(args: argparse.Namespace, budget: Budget) -> dict:
     tests = junit_outcomes(xml)
     counts = {o: sum(t["outcome"] == o for t in tests)
               for o in ("passed", "failed", "error", "skipped")}
+    result = {"counts": counts, "tests": tests, "files": gpu_test_files(),
+              "shared": str(args.shared), "per_test_timeout": None if missing else
+              args.tests_timeout}
     if proc.returncode != 0 or counts["failed"] or counts["error"]:
-        raise RuntimeError(f"pytest exited {proc.returncode}: {counts}; the tests: "
-                           + json.dumps(tests))
-    return {"counts": counts, "tests": tests, "files": gpu_test_files(),
-            "shared": str(args.shared), "per_test_timeout": None if missing else
-            args.tests_timeout}
+        raise Failed(f"pytest exited {proc.returncode}: {counts['failed']} failed, "
+                     f"{counts['error']} errors", result)
+    return result
 
 
 # -- part 2: pose models -------------------------------------------------------------------
@@ -576,12 +588,12 @@ def table(report: dict) -> str:
             f"{cell(m['fp16']) if m['fp16']['status'] == 'ok' else '-':>{width}}"
             for m in models))
     tests = report.get("gpu_tests", {})
-    if tests.get("status") == "ok":
+    if "counts" in tests:
         c = tests["counts"]
         lines.append(f"gpu tests: {c['passed']} passed, {c['skipped']} skipped, "
                      f"{c['failed']} failed, {c['error']} errors")
-        lines += [f"  skipped {t['test']}: {t['message']}" for t in tests["tests"]
-                  if t["outcome"] == "skipped"]
+        lines += [f"  {t['outcome']} {t['test']}: {t['message'][:300]}" for t in tests["tests"]
+                  if t["outcome"] != "passed"]
     parts = [("gpu tests", tests)] + [(f"{m['name']} {k}", m[k]) for m in models
                                       for k in ("model", "bench", "fp16")]
     parts += [(f"{m['name']} {k} GPU memory", m[k]["gpu_memory"]) for m in models

@@ -121,6 +121,23 @@ def test_random_export_has_a_trained_models_scale_and_agrees_with_itself(inputs,
     assert result["gpu_memory"]["status"] == "skipped"
 
 
+def test_a_failing_gpu_test_fails_the_part_with_each_outcome(inputs, tmp_path, monkeypatch):
+    (tmp_path / "test_planted.py").write_text(
+        "import pytest\n\n@pytest.mark.gpu\ndef test_fails():\n    assert 1 == 2, 'planted'\n"
+        "\n@pytest.mark.gpu\ndef test_passes():\n    pass\n")
+    monkeypatch.setattr(gpu_check, "gpu_test_files", lambda: [str(tmp_path / "test_planted.py")])
+    args = gpu_check.parse_args(_argv(inputs, tmp_path))
+    budget = gpu_check.Budget(60)
+    check = gpu_check.Check(args, budget)
+    part = check.part("gpu_tests", lambda: gpu_check.run_gpu_tests(args, budget))
+    assert part["status"] == "failed" and part["error"] == "pytest exited 1: 1 failed, 0 errors"
+    assert part["counts"] == {"passed": 1, "failed": 1, "error": 0, "skipped": 0}
+    (failed,) = [t for t in part["tests"] if t["outcome"] == "failed"]
+    assert failed["test"].endswith("::test_fails") and "planted" in failed["message"]
+    assert json.loads(args.out.read_text())["gpu_tests"] == part
+    assert "failed" in gpu_check.table({"gpu_tests": part, "models": []})
+
+
 def test_keypoint_agreement_leaves_out_near_ties_and_unscored_keypoints():
     ref = np.zeros((1, 5, 2), np.float32)
     got = ref + np.array([0.5, 3.0, 9.0, 9.0, 0.0], np.float32)[None, :, None]

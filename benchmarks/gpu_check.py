@@ -508,10 +508,25 @@ def person_crops(pose: Any, det: Any, video: Path, count: int, max_frames: int =
                        for name in ("blob", "centers", "scales")))
 
 
+@contextlib.contextmanager
+def strict_fp32() -> Iterator[None]:
+    """TF32 off inside the block: PyTorch lets cuDNN convolutions run in TF32 by default on
+    Ampere and newer GPUs, whose 10-bit mantissa is FP16's, so an FP32 reference must not."""
+    import torch
+
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+
+
 def precision_agreement(pose_path: Path, det_path: Path, video: Path, crops: int, device: str,
                         precisions: tuple[str, str] = ("fp32", "fp16")) -> dict:
     """The pose file run by the torch backend in two precisions on the same person crops of
-    ``video`` (found by the detector in the first precision), the first as the reference."""
+    ``video`` (found by the detector in the first precision), the first as the reference;
+    TF32 off (``strict_fp32``), so that FP32 means FP32."""
     import numpy as np
 
     from engines.models import load_model
@@ -519,15 +534,17 @@ def precision_agreement(pose_path: Path, det_path: Path, video: Path, crops: int
 
     ref_precision, precision = precisions
     result: dict[str, Any] = {"near_tie": NEAR_TIE, "reference": f"torch {device} {ref_precision}",
-                              "compared_with": f"torch {device} {precision}"}
+                              "compared_with": f"torch {device} {precision}",
+                              "tf32": "off in both runs"}
     with gpu_memory(device, result):
         pipeline = build_pipeline(str(det_path), str(pose_path), backend="torch", device=device,
                                   precision=ref_precision)
         pose = pipeline.pose
         other, _ = load_model(pose_path, "pose", "torch", device=device, precision=precision)
-        batch = person_crops(pose, pipeline.detector, video, crops)
-        ref = pose.backend({"input": batch.blob})
-        got = other({"input": batch.blob})
+        with strict_fp32():
+            batch = person_crops(pose, pipeline.detector, video, crops)
+            ref = pose.backend({"input": batch.blob})
+            got = other({"input": batch.blob})
     if not all(np.isfinite(v).all() for v in got.values()):
         raise RuntimeError(f"{precision} outputs hold NaN or inf")
     ref_points, ref_scores = pose.postprocess(ref["simcc_x"], ref["simcc_y"], batch)

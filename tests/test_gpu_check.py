@@ -119,6 +119,7 @@ def test_random_export_has_a_trained_models_scale_and_agrees_with_itself(inputs,
     assert result["compared"] > 0.9 * result["keypoints"]
     assert result["within_1px"] == 1.0 and result["mean_px"] == 0.0
     assert result["gpu_memory"]["status"] == "skipped"
+    assert torch.backends.cudnn.allow_tf32  # PyTorch's default, put back after the reference
 
 
 def test_a_failing_gpu_test_fails_the_part_with_each_outcome(inputs, tmp_path, monkeypatch):

@@ -13,8 +13,8 @@ import sys
 from engines.errors import UserError
 
 #: Subcommand modules, in the order ``dwpose --help`` lists them.
-SUBCOMMANDS = ("predict", "bench", "fetch", "build", "calibrate", "train", "transfer", "export",
-               "eval", "distill", "quantize")
+SUBCOMMANDS = ("predict", "bench", "fetch", "build", "calibrate", "prepare", "train", "transfer",
+               "export", "eval", "distill", "quantize")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -357,6 +357,90 @@ def _set(root: Path, split: str) -> tuple[Path, Path]:
     return sampled_file(root, split, 10), root / "images"
 
 
+# --------------------------------------------------------------------------------------------
+# --data coco+ubody (train, distill)
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def coco(tmp_path_factory) -> tuple[Path, Path]:
+    pytest.importorskip("torch")
+    from trainer.data import generate
+
+    out = tmp_path_factory.mktemp("coco")
+    return generate(out, 4, seed=3), out / "images"
+
+
+def _train_args(*extra: str, command: str = "train") -> list[str]:
+    return [command, "--arch", "t", "--epochs", "1", "--batch-size", "4", "--workers", "0",
+            "--no-progress", *extra]
+
+
+def test_a_training_step_on_the_mixture(prepared, coco, tmp_path, capsys) -> None:
+    root, (ann, img) = prepared["root"], coco
+    work = tmp_path / "mix"
+    rc = main(_train_args("--data", "coco+ubody", "--train-ann", str(ann), "--train-img",
+                          str(img), "--ubody-root", str(root), "--work-dir", str(work)))
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    n_coco = len(json.loads(ann.read_text())["annotations"])
+    n_ubody = prepared["report"].images["train"]
+    total = n_coco + n_ubody
+    assert (f"mixing: {ann} ({n_coco} samples, {n_coco / total:.1%}) + "
+            f"{sampled_file(root, 'train', 10)} ({n_ubody} samples, {n_ubody / total:.1%})"
+            in out)
+    assert f"{total} samples, {total // 4} iterations/epoch" in out
+    assert (work / "latest.pth").is_file()
+
+
+def test_mixture_ratio_and_interval_options(prepared, coco, tmp_path) -> None:
+    from app.cli import build_parser
+    from app.cli.train import prepare_training
+
+    root, (ann, img) = prepared["root"], coco
+    base = ["--train-ann", str(ann), "--train-img", str(img), "--ubody-root", str(root),
+            "--work-dir", str(tmp_path), "--data", "coco+ubody"]
+    for command in ("train", "distill"):
+        extra = ("--stage", "1", "--teacher", "t.pth") if command == "distill" else ()
+        args = build_parser().parse_args(_train_args(*base, *extra, "--ubody-ratio", "0.25",
+                                                     command=command))
+        dataset = prepare_training(args, "256x192").loader.dataset
+        np.testing.assert_allclose(dataset.ratios, [0.75, 0.25])
+        sources = [dataset.source(i) for i in range(len(dataset))]
+        assert sources.count(1) == round(0.25 * len(dataset))
+        assert str(dataset.datasets[1].ann_file) == str(sampled_file(root, "train", 10))
+    every5 = ubody_tree.build(tmp_path / "UBody5")
+    prepare(every5, interval=5, workers=1, progress=False, log=lambda _m: None)
+    args = build_parser().parse_args(_train_args(*base[:5], str(every5), *base[6:],
+                                                 "--ubody-interval", "5"))
+    dataset = prepare_training(args, "256x192").loader.dataset
+    assert dataset.datasets[1].ann_file == sampled_file(every5, "train", 5)
+    sizes = np.array([len(d) for d in dataset.datasets], float)
+    np.testing.assert_allclose(dataset.ratios, sizes / sizes.sum())  # as DWPose concatenates
+
+
+def test_mixture_user_errors(prepared, coco, tmp_path, capsys) -> None:
+    root, (ann, img) = prepared["root"], coco
+    data = ["--train-ann", str(ann), "--train-img", str(img), "--work-dir", str(tmp_path)]
+    unprepared = ubody_tree.build(tmp_path / "raw")
+    cases = [
+        (["--ubody-root", str(root)], "--ubody-root: only with --data coco+ubody"),
+        (["--data", "coco+ubody"], "needs --ubody-root DIR"),
+        (["--data", "coco+ubody", "--ubody-root", str(root), "--ubody-ratio", "1.5"],
+         "--ubody-ratio 1.5: expected a share between 0 and 1"),
+        (["--data", "coco+ubody", "--ubody-root", str(root), "--ratio", "1"],
+         "give UBody's share as --ubody-ratio"),
+        (["--data", "coco+ubody", "--ubody-root", str(unprepared)],
+         f"run 'dwpose prepare ubody {unprepared} --interval 10' first"),
+        (["--data", "coco+ubody", "--ubody-root", str(root), "--ubody-interval", "3"],
+         "train_every3.json not found"),
+    ]
+    for extra, message in cases:
+        assert main(_train_args(*data, *extra)) == 2, extra
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1, err
+
+
 def test_demo_tree_script(tmp_path) -> None:
     done = subprocess.run([sys.executable, "-m", "tests.ubody_tree", str(tmp_path / "demo")],
                           cwd=REPO, capture_output=True, text=True, timeout=120)

@@ -46,6 +46,8 @@ examples:
       --val-ann coco_wholebody_val_v1.0.json --val-img val2017 --work-dir work/m
   dwpose train --arch l --input-size 384x288 --train-ann coco.json --train-img coco/ \\
       --train-ann ubody.json --train-img ubody/ --ratio 0.7 --ratio 0.3 --work-dir work/l
+  dwpose train --arch l --data coco+ubody --train-ann coco.json --train-img coco/ \\
+      --ubody-root UBody/ --work-dir work/l        # DWPose's mixture (dwpose prepare ubody)
   dwpose train ... --work-dir work/m --resume           # continue from work/m/latest.pth"""
 
 
@@ -78,6 +80,17 @@ def add_training_args(p: argparse.ArgumentParser, epochs_help: str = "epochs (pr
     data.add_argument("--synthetic", type=int, metavar="N",
                       help="offline demo: generate N synthetic images into WORK/synthetic and "
                            "train (and, without --val-ann, validate) on them")
+    data.add_argument("--data", choices=("coco+ubody",),
+                      help="coco+ubody: DWPose's mixture, the --train-ann/--train-img (or "
+                           "--synthetic) set plus the UBody training videos of --ubody-root, "
+                           "as prepared by 'dwpose prepare ubody'")
+    data.add_argument("--ubody-root", type=Path, metavar="DIR",
+                      help="the prepared UBody folder (with --data coco+ubody)")
+    data.add_argument("--ubody-ratio", type=float, metavar="R",
+                      help="UBody's share of each epoch, 0 < R < 1 (default: its share of all "
+                           "samples, as DWPose concatenates the datasets)")
+    data.add_argument("--ubody-interval", type=int, metavar="N",
+                      help="use the UBody files prepared with --interval N (default: 10)")
     p.add_argument("--work-dir", type=Path, required=True, metavar="DIR",
                    help="checkpoints and logs go here")
     run_opts = p.add_argument_group("recipe (defaults: the input size's preset)")
@@ -143,9 +156,47 @@ def _datasets(args: argparse.Namespace) -> list[tuple[Path, Path]]:
     return pairs
 
 
+def _ubody_data(args: argparse.Namespace) -> list[tuple[Path, Path]]:
+    """The UBody (annotations, images) pair that ``--data coco+ubody`` adds, or none."""
+    from trainer.ubody import DEFAULT_INTERVAL, ubody_set
+
+    if args.data is None:
+        given = [flag for flag, value in (("--ubody-root", args.ubody_root),
+                                          ("--ubody-ratio", args.ubody_ratio),
+                                          ("--ubody-interval", args.ubody_interval))
+                 if value is not None]
+        if given:
+            raise UserError(f"{', '.join(given)}: only with --data coco+ubody")
+        return []
+    if args.ubody_root is None:
+        raise UserError("--data coco+ubody needs --ubody-root DIR, the prepared UBody folder")
+    if args.ratio:
+        raise UserError("--ratio: with --data coco+ubody, give UBody's share as --ubody-ratio")
+    if args.ubody_ratio is not None and not 0 < args.ubody_ratio < 1:
+        raise UserError(f"--ubody-ratio {args.ubody_ratio}: expected a share between 0 and 1")
+    interval = DEFAULT_INTERVAL if args.ubody_interval is None else args.ubody_interval
+    if interval < 1:
+        raise UserError(f"--ubody-interval {interval}: must be >= 1")
+    return [ubody_set(args.ubody_root, "train", interval)]
+
+
+def _mixture_ratios(args: argparse.Namespace, members: list[Any]) -> list[float]:
+    """Sampling ratios of several datasets: equal, except for ``--data coco+ubody``, where
+    each member weighs its size (DWPose concatenates them) unless ``--ubody-ratio`` sets
+    UBody's (the last member's) share."""
+    if args.data != "coco+ubody":
+        return [1.0] * len(members)
+    sizes = [float(len(m)) for m in members]
+    if args.ubody_ratio is None:
+        return sizes
+    coco = sum(sizes[:-1])
+    return [(1 - args.ubody_ratio) * s / coco for s in sizes[:-1]] + [args.ubody_ratio]
+
+
 def check_training_args(args: argparse.Namespace) -> None:
     """Refuse inconsistent data and recipe options before anything is loaded."""
     _datasets(args)
+    _ubody_data(args)
     if (args.val_ann is None) != (args.val_img is None):
         raise UserError("give both --val-ann and --val-img (or neither)")
     for flag, value in (("--epochs", args.epochs), ("--batch-size", args.batch_size),
@@ -216,6 +267,7 @@ def prepare_training(args: argparse.Namespace, input_size: str, epochs: int | No
             if rank == 0:
                 print("validating on the synthetic training images (demo only)")
 
+    pairs = pairs + _ubody_data(args)
     pipeline = build_pipeline(size, "plain" if args.no_augment else "main")
     members = [CocoWholeBodyDataset(a, i, pipeline, seed=args.seed) for a, i in pairs]
     if not all(len(m) for m in members):
@@ -224,8 +276,12 @@ def prepare_training(args: argparse.Namespace, input_size: str, epochs: int | No
     if len(members) == 1:
         dataset = members[0]
     else:
-        ratios = args.ratio or [1.0] * len(members)
+        ratios = args.ratio or _mixture_ratios(args, members)
         dataset = MixedDataset(list(zip(members, ratios)), seed=args.seed)
+        if rank == 0:
+            print("mixing: " + " + ".join(
+                f"{m.ann_file} ({len(m)} samples, {share:.1%})"
+                for m, share in zip(members, dataset.ratios)))
     if len(dataset) < batch_size * world:
         raise UserError(f"{len(dataset)} training samples: fewer than one batch of "
                         f"{batch_size} x {world} process(es); lower --batch-size")

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from app.cli import main
-from engines.skeleton import KEYPOINT_NAMES, PARTS, coco_person_category
+from engines.skeleton import KEYPOINT_NAMES, PARTS, SIGMAS, coco_person_category
 from tests import ubody_tree
 from tests.ubody_tree import VIDEOS, frame_index, keypoint_grid, part_at
 from trainer.ubody import (
@@ -437,6 +437,103 @@ def test_mixture_user_errors(prepared, coco, tmp_path, capsys) -> None:
     ]
     for extra, message in cases:
         assert main(_train_args(*data, *extra)) == 2, extra
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1, err
+
+
+# --------------------------------------------------------------------------------------------
+# dwpose eval --ubody
+# --------------------------------------------------------------------------------------------
+
+
+def _person(image_id: int, face_dx: float = 0.0) -> tuple[dict, dict]:
+    """A ground-truth person (body and one face point labelled, nothing else) and its
+    prediction: exact, except the face point ``face_dx`` px off."""
+    body = np.array([[60 + 4 * j, 40 + 5 * j, 2] for j in range(17)], float)
+    face = np.zeros((68, 3))
+    face[0] = (80, 50, 2)
+    zeros = np.zeros((21, 3))
+    ann = {"id": image_id, "image_id": image_id, "category_id": 1, "iscrowd": 0,
+           "bbox": [50.0, 30.0, 100.0, 100.0], "area": 10000.0, "num_keypoints": 17,
+           "keypoints": body.ravel().tolist(), "foot_kpts": np.zeros(18).tolist(),
+           "face_kpts": face.ravel().tolist(), "lefthand_kpts": zeros.ravel().tolist(),
+           "righthand_kpts": zeros.ravel().tolist()}
+    pred = np.concatenate([body, np.zeros((6, 3)), face, zeros, zeros])
+    pred[:, 2] = 1.0
+    pred[PARTS["face"].start, 0] += face_dx
+    return ann, {"image_id": image_id, "category_id": 1, "keypoints": pred.ravel().tolist(),
+                 "score": 0.9 if face_dx == 0 else 0.8}
+
+
+def test_eval_per_scene_hand_computed(tmp_path, capsys) -> None:
+    # Scene B's face point sits where its OKS is 0.725: matched at thresholds .50-.70 only
+    sigma, area, oks = SIGMAS[PARTS["face"].start], 10000.0, 0.725
+    dx = math.sqrt(-math.log(oks) * 2 * area * (2 * sigma) ** 2)
+    (ann_a, pred_a), (ann_b, pred_b) = _person(1), _person(2, dx)
+    gt = {"images": [{"id": 1, "file_name": "SceneA/v/000001.png", "width": 300, "height": 300},
+                     {"id": 2, "file_name": "SceneB/w/000001.png", "width": 300, "height": 300}],
+          "annotations": [ann_a, ann_b], "categories": [coco_person_category()]}
+    root = tmp_path / "UBody"
+    (root / "annotations").mkdir(parents=True)
+    sampled_file(root, "val", 10).write_text(json.dumps(gt))
+    results, out = tmp_path / "results.json", tmp_path / "metrics.json"
+    results.write_text(json.dumps([pred_a, pred_b]))
+    assert main(["eval", "--ubody", str(root), "--pred", str(results), "--json", str(out)]) == 0
+    table = capsys.readouterr().out
+    assert "left_hand" in table and "scene" in table
+    m = json.loads(out.read_text())
+    assert list(m) == ["overall", "SceneA", "SceneB"]
+    close = {"abs": 1e-9}
+    for group in m:
+        for part in ("foot", "left_hand", "right_hand"):  # no labelled point: no ground truth
+            assert m[group][part]["AP"] == -1 and m[group][part]["AR"] == -1
+        for part in ("body", "wholebody"):  # wholebody OKS (17 + 0.725) / 18 > .95
+            assert m[group][part]["AP"] == pytest.approx(1, **close)
+            assert m[group][part]["AR"] == pytest.approx(1, **close)
+    assert m["SceneA"]["face"]["AP"] == pytest.approx(1, **close)
+    assert m["SceneB"]["face"]["AP"] == pytest.approx(0.5, **close)  # 5 of 10 thresholds
+    assert m["SceneB"]["face"]["AR"] == pytest.approx(0.5, **close)
+    # both scenes: at .75-.95, A (score .9) matches and B does not, so precision is 1 up to
+    # recall .5: 51 of the 101 recall points
+    assert m["overall"]["face"]["AP"] == pytest.approx((5 + 5 * 51 / 101) / 10, **close)
+    assert m["overall"]["face"]["AP .75"] == pytest.approx(51 / 101, **close)
+    assert m["overall"]["face"]["AR"] == pytest.approx(0.75, **close)
+
+
+def test_eval_ubody_checkpoint_equals_results_file(prepared, tmp_path, capsys) -> None:
+    torch = pytest.importorskip("torch")
+    from trainer.models import build_model
+
+    ckpt = tmp_path / "t.pth"
+    torch.manual_seed(0)
+    torch.save({"state_dict": build_model("t", "256x192").state_dict()}, ckpt)
+    root = prepared["root"]
+    m1, m2, res = tmp_path / "m1.json", tmp_path / "m2.json", tmp_path / "r.json"
+    assert main(["eval", "--ubody", str(root), "--checkpoint", str(ckpt), "--workers", "0",
+                 "--save-results", str(res), "--json", str(m1)]) == 0
+    out = capsys.readouterr().out
+    assert f"{prepared['report'].images['val']} ground-truth boxes" in out
+    assert main(["eval", "--ubody", str(root), "--pred", str(res), "--json", str(m2)]) == 0
+    assert json.loads(m1.read_text()) == json.loads(m2.read_text())
+    assert list(json.loads(m1.read_text())) == ["overall", "Speech", "Fitness"]
+
+
+def test_eval_ubody_user_errors(prepared, tmp_path, capsys) -> None:
+    root = prepared["root"]
+    res = tmp_path / "r.json"
+    res.write_text("[]")
+    unprepared = ubody_tree.build(tmp_path / "raw")
+    cases = [
+        (["--pred", str(res)], "give --gt GT.json"),
+        (["--ubody", str(root), "--gt", str(res), "--pred", str(res)],
+         "--ubody replaces --gt and --images"),
+        (["--ubody", str(unprepared), "--pred", str(res)],
+         f"run 'dwpose prepare ubody {unprepared} --interval 10' first"),
+        (["--gt", str(res), "--pred", str(res), "--ubody-interval", "5"],
+         "--ubody-interval: only with --ubody"),
+    ]
+    for argv, message in cases:
+        assert main(["eval", *argv]) == 2, argv
         err = capsys.readouterr().err
         assert message in err and len(err.strip().splitlines()) == 1, err
 

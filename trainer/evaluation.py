@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union
@@ -44,7 +44,9 @@ __all__ = [
     "EVAL_PARTS",
     "STAT_NAMES",
     "compute_oks",
+    "evaluate_groups",
     "evaluate_wholebody",
+    "format_groups_table",
     "format_table",
     "oks_nms",
     "rescore",
@@ -519,6 +521,51 @@ def evaluate_wholebody(gt: GtLike, results: ResultsLike, *, oks_nms: bool = True
         idx = slice(rng.start, rng.stop)
         metrics[part] = _evaluate_part(truth, dts, idx, SIGMAS[idx])
     return metrics
+
+
+def evaluate_groups(gt: GtLike, results: ResultsLike,
+                    group_of: Callable[[Mapping[str, Any]], str],
+                    **kwargs: Any) -> dict[str, dict[str, dict[str, float]]]:
+    """``evaluate_wholebody`` over all images (``"overall"``), then over each group's alone.
+
+    ``group_of(image_record)`` names the group of each image of ``gt`` (e.g. UBody's scene);
+    a group is scored as if its images, their persons and the results on them were the whole
+    set. Groups come in the order their first image has in ``gt``; ``kwargs`` go to
+    ``evaluate_wholebody``.
+    """
+    if isinstance(gt, (str, Path)):
+        gt = _read_json(gt, "a COCO-WholeBody annotation JSON")
+    if isinstance(results, (str, Path)):
+        results = _read_json(results, "a COCO keypoint results JSON list")
+    out = {"overall": evaluate_wholebody(gt, results, **kwargs)}  # checks both inputs
+    groups: dict[str, set[int]] = defaultdict(set)
+    for img in gt["images"]:
+        groups[group_of(img)].add(int(img["id"]))
+    for name, ids in groups.items():
+        part = {**gt, "images": [i for i in gt["images"] if int(i["id"]) in ids],
+                "annotations": [a for a in gt["annotations"] if int(a["image_id"]) in ids]}
+        mine = [r for r in results if int(r["image_id"]) in ids]
+        out[name] = evaluate_wholebody(part, mine, **kwargs)
+    return out
+
+
+def format_groups_table(metrics: Mapping[str, Mapping[str, Mapping[str, float]]],
+                        stats: Sequence[str] = ("AP", "AR"), label: str = "group",
+                        digits: int = 3) -> str:
+    """A plain-text table: one row per group; per part, one column per statistic."""
+    parts = list(next(iter(metrics.values())).keys()) if metrics else list(EVAL_PARTS)
+    cell = max(digits + 3, *map(len, stats))
+    block = max(len(stats) * (cell + 1) - 1, *map(len, parts))
+    first = max([len(label), *map(len, metrics)])
+
+    def row(head: str, blocks: list[str]) -> str:
+        return "  ".join([f"{head:<{first}}", *(f"{b:>{block}}" for b in blocks)]).rstrip()
+
+    lines = [row("", parts), row(label, [" ".join(f"{s:>{cell}}" for s in stats)] * len(parts))]
+    for group, by_part in metrics.items():
+        lines.append(row(group, [" ".join(f"{by_part[p][s]:>{cell}.{digits}f}" for s in stats)
+                                 for p in parts]))
+    return "\n".join(lines)
 
 
 def format_table(metrics: Mapping[str, Mapping[str, float]], digits: int = 3) -> str:

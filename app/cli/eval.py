@@ -33,15 +33,17 @@ examples:
   dwpose eval --checkpoint dw-m.pth --arch m --input-size 256x192 \\
       --ann coco_wholebody_val_v1.0.json --images val2017/ --output metrics.json
   dwpose eval --checkpoint s2/latest.pth --ann val.json --images val2017/ \\
-      --bbox-file COCO_val2017_detections_AP_H_56_person.json --save-results results.json"""
+      --bbox-file COCO_val2017_detections_AP_H_56_person.json --save-results results.json
+  dwpose eval --ubody data/UBody --checkpoint runs/m-ubody/best.pth --json ubody.json"""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="COCO-WholeBody AP/AR of a results file or a checkpoint",
                        description=DESCRIPTION, epilog=EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--gt", "--ann", dest="gt", required=True, metavar="GT.json",
-                   help="COCO-WholeBody annotation file (e.g. coco_wholebody_val_v1.0.json)")
+    p.add_argument("--gt", "--ann", dest="gt", metavar="GT.json",
+                   help="COCO-WholeBody annotation file (e.g. coco_wholebody_val_v1.0.json); "
+                        "required unless --ubody")
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--pred", metavar="RESULTS.json",
                         help="keypoint results, as 'dwpose predict --output-json' writes them")
@@ -53,6 +55,15 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="do not run OKS-NMS on the results first (mmpose runs it)")
     p.add_argument("--nms-thr", type=float, default=0.9, metavar="T",
                    help="OKS-NMS threshold (mmpose: %(default)s)")
+    ubody = p.add_argument_group("UBody (per scene and overall)")
+    ubody.add_argument("--ubody", type=Path, metavar="ROOT",
+                       help="evaluate on UBody's test videos as 'dwpose prepare ubody ROOT' "
+                            "prepared them: ROOT/annotations/val_every<N>.json is the ground "
+                            "truth and ROOT/images the images (instead of --gt and --images); "
+                            "prints AP and AR of every part per scene and over all scenes; "
+                            "--json writes {scene or 'overall': {part: {stat: value}}}")
+    ubody.add_argument("--ubody-interval", type=int, metavar="N",
+                       help="the files prepared with --interval N (default: 10)")
     model = p.add_argument_group("checkpoint mode")
     model.add_argument("--images", type=Path, metavar="DIR",
                        help="the image folder of --gt (required with --checkpoint)")
@@ -128,9 +139,39 @@ def predict_checkpoint(args: argparse.Namespace) -> list[dict[str, Any]]:
     return validator.predict(model.to(device).eval(), progress=sys.stderr.isatty())
 
 
-def run(args: argparse.Namespace) -> int:
-    from trainer.evaluation import evaluate_wholebody, format_table
+def _ubody_args(args: argparse.Namespace) -> None:
+    """``--ubody ROOT``: its prepared val set becomes ``--gt`` (and ``--images``)."""
+    from trainer.ubody import DEFAULT_INTERVAL, ubody_set
 
+    if args.ubody is None:
+        if args.ubody_interval is not None:
+            raise UserError("--ubody-interval: only with --ubody")
+        if args.gt is None:
+            raise UserError("give --gt GT.json, the ground truth (or --ubody ROOT for UBody)")
+        return
+    if args.gt is not None or args.images is not None:
+        raise UserError("--ubody replaces --gt and --images (it reads "
+                        "ROOT/annotations/val_every<N>.json and ROOT/images): give one or the "
+                        "other")
+    interval = DEFAULT_INTERVAL if args.ubody_interval is None else args.ubody_interval
+    if interval < 1:
+        raise UserError(f"--ubody-interval {interval}: must be >= 1")
+    gt, images = ubody_set(args.ubody, "val", interval, flag="--ubody")
+    args.gt = str(gt)
+    if args.checkpoint is not None:
+        args.images = images
+
+
+def run(args: argparse.Namespace) -> int:
+    from trainer.evaluation import (
+        evaluate_groups,
+        evaluate_wholebody,
+        format_groups_table,
+        format_table,
+    )
+    from trainer.ubody import scene_of
+
+    _ubody_args(args)
     if not 0.0 < args.nms_thr <= 1.0:
         raise UserError(f"--nms-thr {args.nms_thr}: expected a value in (0, 1]")
     _checkpoint_args(args)
@@ -140,9 +181,15 @@ def run(args: argparse.Namespace) -> int:
         if args.save_results:
             _write_json(args.save_results, predictions, "results")
             print(f"results: {args.save_results}")
-    metrics = evaluate_wholebody(args.gt, predictions, oks_nms=args.oks_nms,
-                                 nms_thr=args.nms_thr)
-    print(format_table(metrics))
+    if args.ubody is not None:
+        print(f"UBody {args.gt}: per scene, then all scenes")
+        metrics = evaluate_groups(args.gt, predictions, scene_of, oks_nms=args.oks_nms,
+                                  nms_thr=args.nms_thr)
+        print(format_groups_table(metrics, label="scene"))
+    else:
+        metrics = evaluate_wholebody(args.gt, predictions, oks_nms=args.oks_nms,
+                                     nms_thr=args.nms_thr)
+        print(format_table(metrics))
     if args.json:
         out = Path(args.json)
         _write_json(out, metrics, "metrics")

@@ -37,9 +37,10 @@ ROOT = Path(__file__).resolve().parents[1]
 PEERS = ROOT / "benchmarks" / "peers"
 sys.path.insert(0, str(ROOT))
 
-SHARED = ROOT.parent / "shared" / "data"
-DEFAULT_VIDEOS = sorted(str(p) for p in (SHARED / "video").glob("*.mp4"))
-DEFAULT_DET = SHARED / "models" / "yolox_nano.onnx"
+#: The default inputs: real files under shared/data, found as the tests find them (in
+#: ../shared, the model cache or downloaded; tests/realdata.py).
+DEFAULT_VIDEOS = ("video/single_person_dance.mp4", "video/street_multi_person.mp4")
+DEFAULT_DET = "models/yolox_nano.onnx"
 #: Pose shapes: --pose name -> (arch, "HxW", released names tried in the model cache first).
 POSE_SHAPES = {"m": ("m", "256x192", ("dwpose-m_256x192",)),
                "l": ("l", "384x288", ("dw-ll_ucoco_384", "dwpose-l_384x288"))}
@@ -52,9 +53,12 @@ RUNNERS = {"ours": "ours_runner.py", "floor": "ours_runner.py",
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--videos", nargs="+", default=DEFAULT_VIDEOS, metavar="VIDEO",
-                   help="input videos, looped (default: ../shared/data/video/*.mp4)")
-    p.add_argument("--det", default=str(DEFAULT_DET), help="YOLOX ONNX (default: %(default)s)")
+    p.add_argument("--videos", nargs="+", metavar="VIDEO",
+                   help="input videos, looped (default: the two real test videos, "
+                        "../shared/data/video/*.mp4)")
+    p.add_argument("--det", help="YOLOX ONNX (default: the real YOLOX-Nano, "
+                                 "../shared/data/models/yolox_nano.onnx or 'dwpose fetch "
+                                 "yolox_nano')")
     p.add_argument("--pose", nargs="+", default=["m", "l"], metavar="M",
                    help="pose models: m, l (exported or released, see above) or .onnx paths "
                         "(default: m l)")
@@ -79,6 +83,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--plot", type=Path, default=ROOT / "docs" / "perf.png",
                    help="plot to write (default: docs/perf.png)")
     return p.parse_args(argv)
+
+
+def real_input(path: str, option: str) -> str:
+    """The real file ``path`` (under shared/data), or exit with one line saying where it was
+    looked for and how to get it, ``option`` included."""
+    from tests.realdata import Missing, resolve
+
+    try:
+        return str(resolve(path))
+    except Missing as exc:
+        raise SystemExit(f"{exc}; or pass {option}") from None
+
+
+def check_inputs(videos: list[str], det: str, poses: list[str] = ()) -> None:
+    """Exit with one line naming the first input file given that does not exist."""
+    for what, path in ([("input video", v) for v in videos] + [("--det", det)]
+                       + [("--pose", p) for p in poses if p not in POSE_SHAPES]):
+        if not Path(path).is_file():
+            raise SystemExit(f"{what} {path}: no such file")
 
 
 def ensure_venv(venv: Path) -> Path:
@@ -188,12 +211,15 @@ def machine() -> dict:
 def case_list(args: argparse.Namespace) -> list[tuple[str, str, int]]:
     """(video, pose spec, interval) of every case, from --cases or the cross product."""
     if not args.cases:
-        return [(v, p, n) for v in args.videos for p in args.pose for n in args.intervals]
+        videos = args.videos or [real_input(v, "--videos CLIP.mp4") for v in DEFAULT_VIDEOS]
+        return [(v, p, n) for v in videos for p in args.pose for n in args.intervals]
     by_name = {Path(v).name: v for v in DEFAULT_VIDEOS}
     cases = []
     for text in args.cases:
         video, pose, interval = text.rsplit(":", 2)
-        cases.append((by_name.get(video, video), pose, int(interval)))
+        if video in by_name:
+            video = real_input(by_name[video], "a video path in --cases")
+        cases.append((video, pose, int(interval)))
     return cases
 
 
@@ -314,17 +340,20 @@ def main(argv: list[str] | None = None) -> int:
         print(format_tables(cases))
         plot(cases, args.plot)
         return 0
+    cases_given = case_list(args)
+    args.det = args.det or real_input(DEFAULT_DET, "--det YOLOX.onnx")
+    check_inputs([v for v, _, _ in cases_given], args.det, [p for _, p, _ in cases_given])
     args.work_dir.mkdir(parents=True, exist_ok=True)
     peers = [c for c in args.contenders if c != "ours"]
     python = ensure_venv(args.venv) if peers else Path(sys.executable)
     cases = []
     top_down = [c for c in args.contenders if c != "mediapipe"]
     top_down += ["floor"] * ("ours" in top_down)
-    for video, spec, interval in case_list(args):
+    for video, spec, interval in cases_given:
         pose = pose_model(spec, args.work_dir)
         print(f"{Path(video).name}, {pose.name}, detector every {interval}", flush=True)
         cases.append(run_case(python, video, args.det, pose, interval, top_down, args))
-    mediapipe_videos = dict.fromkeys(v for v, _, _ in case_list(args))
+    mediapipe_videos = dict.fromkeys(v for v, _, _ in cases_given)
     for video in mediapipe_videos if "mediapipe" in args.contenders else ():
         print(f"{Path(video).name}, MediaPipe Holistic", flush=True)
         mp = run_case(python, video, args.det, Path(), 1, ["mediapipe"], args)

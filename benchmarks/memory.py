@@ -21,16 +21,24 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.compare import DEFAULT_DET, DEFAULT_VIDEOS, pose_model  # noqa: E402
+from benchmarks.compare import (  # noqa: E402
+    DEFAULT_DET,
+    DEFAULT_VIDEOS,
+    check_inputs,
+    pose_model,
+    real_input,
+)
 from benchmarks.peers.harness import looped_frames, rss_mb  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--video", default=DEFAULT_VIDEOS[0] if DEFAULT_VIDEOS else None,
-                   help="input video, looped (default: %(default)s)")
-    p.add_argument("--det", default=str(DEFAULT_DET), help="YOLOX ONNX (default: %(default)s)")
+    p.add_argument("--video", help="input video, looped (default: the real test video "
+                                   f"../shared/data/{DEFAULT_VIDEOS[0]})")
+    p.add_argument("--det", help="YOLOX ONNX (default: the real YOLOX-Nano, "
+                                 "../shared/data/models/yolox_nano.onnx or 'dwpose fetch "
+                                 "yolox_nano')")
     p.add_argument("--pose", default="l", help="pose model: l (384x288, exported as in "
                    "compare.py), m, or an .onnx path (default: %(default)s)")
     p.add_argument("--frames", type=int, default=10000, help="frames to run (default: 10000)")
@@ -45,8 +53,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.video is None:
-        raise SystemExit("--video is required (no default video found)")
+    args.video = args.video or real_input(DEFAULT_VIDEOS[0], "--video CLIP.mp4")
+    args.det = args.det or real_input(DEFAULT_DET, "--det YOLOX.onnx")
+    check_inputs([args.video], args.det, [args.pose])
     from engines.draw import draw_skeleton
     from engines.pipeline import build_pipeline
 

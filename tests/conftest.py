@@ -1,30 +1,59 @@
-"""Shared fixtures: test models with the official I/O, and the real data in ../shared."""
+"""Shared fixtures: test models with the official I/O, the real data, the references.
+
+The real data (the YOLOX-Nano detector, COCO images, videos) comes through ``need`` and
+``need_dir``: from ../shared, the model cache or a download (``tests/realdata.py``), else the
+test skips with the reason for each. The parity references CI installs (xtcocotools) go
+through ``need_reference``: with ``REQUIRE_REFERENCES=1`` (set by ``.ci/run``) a missing one
+fails the test instead of skipping it.
+"""
 from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests import realdata
 from tests.onnx_models import make_pose_onnx
 
-#: The real data: ../shared beside the checkout, or $DWPOSE_SHARED (a machine that gets only
-#: the repository, e.g. the GPU check's copy in ./shared).
-SHARED = Path(os.environ.get("DWPOSE_SHARED") or Path(__file__).resolve().parents[2] / "shared")
-SHARED_DATA = SHARED / "data"
-YOLOX_NANO = SHARED_DATA / "models" / "yolox_nano.onnx"
-COCO_DIR = SHARED_DATA / "coco_wholebody"
-VIDEO_DIR = SHARED_DATA / "video"
+REQUIRE_ENV = "REQUIRE_REFERENCES"
 
 
-def need_shared(path: Path) -> Path:
-    """Skip (with the reason) when the project's shared data is not next to the checkout."""
-    if not path.exists():
-        pytest.skip(f"{path} not found: the real test data lives in ../shared beside the "
-                    "checkout (a user's clone does not have it)")
-    return path
+def need(path: str) -> Path:
+    """The real file at ``path`` under shared/data, or a skip that says how to get it."""
+    try:
+        return realdata.resolve(path)
+    except realdata.Missing as exc:
+        pytest.skip(str(exc))
+
+
+def need_dir(folder: str) -> Path:
+    """The folder with every real file under ``folder`` (shared/data layout), or a skip."""
+    try:
+        return realdata.resolve_dir(folder)
+    except realdata.Missing as exc:
+        pytest.skip(str(exc))
+
+
+def need_reference(why: str) -> None:
+    """A parity reference is missing: skip, or fail when ``$REQUIRE_REFERENCES`` is 1."""
+    if os.environ.get(REQUIRE_ENV) == "1":
+        pytest.fail(f"{why} ({REQUIRE_ENV}=1: the references must be installed)")
+    pytest.skip(why)
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """A line counting the parity tests run ('parity' in their id) by outcome."""
+    counts = Counter()
+    for outcome in ("passed", "failed", "error", "skipped"):
+        for report in terminalreporter.stats.get(outcome, []):
+            counts[outcome] += "parity" in getattr(report, "nodeid", "")
+    if sum(counts.values()):
+        text = ", ".join(f"{n} {outcome}" for outcome, n in counts.items() if n)
+        terminalreporter.write_line(f"parity tests: {text}")
 
 
 @pytest.fixture(scope="session")
@@ -52,13 +81,20 @@ def pose256_static(model_dir) -> Path:
 
 @pytest.fixture(scope="session")
 def yolox_nano() -> Path:
-    return need_shared(YOLOX_NANO)
+    """The real Megvii YOLOX-Nano COCO detector (416x416)."""
+    return need("models/yolox_nano.onnx")
 
 
 @pytest.fixture(scope="session")
-def coco() -> dict:
-    """The real COCO-WholeBody annotations of the 4 images in ../shared."""
-    with open(need_shared(COCO_DIR / "test_coco_wholebody.json")) as f:
+def coco_dir() -> Path:
+    """The 4 real COCO val2017 images with their COCO-WholeBody annotations."""
+    return need_dir("coco_wholebody")
+
+
+@pytest.fixture(scope="session")
+def coco(coco_dir) -> dict:
+    """The real COCO-WholeBody annotations of the 4 images (14 persons)."""
+    with open(coco_dir / "test_coco_wholebody.json") as f:
         return json.load(f)
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from app.cli import build_parser, main
-from tests.conftest import COCO_DIR, VIDEO_DIR, need_shared
+from tests.conftest import need
 from tests.onnx_models import make_detector_onnx
 
 
@@ -93,10 +93,10 @@ def test_missing_input_and_camera(tmp_path, det_fixed, pose256, capsys):
     assert "camera 9" in capsys.readouterr().err
 
 
-def test_predict_real_detector_on_coco_images(tmp_path, yolox_nano, pose384):
+def test_predict_real_detector_on_coco_images(tmp_path, yolox_nano, pose384, coco_dir):
     """The real YOLOX-Nano through the CLI: one result per person it finds, COCO image ids."""
     src = tmp_path / "coco"
-    shutil.copytree(need_shared(COCO_DIR), src, ignore=shutil.ignore_patterns("*.json", "LIC*"))
+    shutil.copytree(coco_dir, src, ignore=shutil.ignore_patterns("*.json", "LIC*"))
     out = tmp_path / "out.json"
     assert main(["predict", "-i", str(src), "--det", str(yolox_nano), "--pose", str(pose384),
                  "--output-json", str(out)]) == 0
@@ -108,7 +108,7 @@ def test_predict_real_detector_on_coco_images(tmp_path, yolox_nano, pose384):
 
 
 def test_bench_writes_stage_table(tmp_path, yolox_nano, pose256, capsys):
-    video = need_shared(VIDEO_DIR / "street_multi_person.mp4")
+    video = need("video/street_multi_person.mp4")
     out = tmp_path / "bench.json"
     assert main(["bench", "-i", str(video), "--det", str(yolox_nano), "--pose", str(pose256),
                  "--frames", "8", "--warmup", "1", "--json", str(out)]) == 0
@@ -126,7 +126,7 @@ def test_bench_pose_batches_and_overlap_bound(tmp_path, yolox_nano, pose256, pos
                                               capsys):
     """--pose-batches adds a pose row per batch size (left out, with a line, beyond what a
     static-batch model takes); the overlapped run is set against 1 / max(detector, pose)."""
-    video = need_shared(VIDEO_DIR / "single_person_dance.mp4")
+    video = need("video/single_person_dance.mp4")
     out = tmp_path / "bench.json"
     common = ["bench", "-i", str(video), "--det", str(yolox_nano), "--frames", "4",
               "--warmup", "1", "--model-runs", "2", "--pose-batches", "1,3,1"]

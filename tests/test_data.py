@@ -12,7 +12,6 @@ import torch
 
 from engines.codec import SimCCCodec
 from engines.skeleton import FLIP_INDICES, KEYPOINT_INDEX, NUM_KEYPOINTS
-from tests.conftest import COCO_DIR, need_shared
 from trainer.data.coco_wholebody import CocoWholeBodyDataset, MixedDataset
 from trainer.data.synthetic import generate
 from trainer.data.transforms import (
@@ -263,9 +262,9 @@ def test_mixed_dataset_ratios():
     assert len(small) == 60 and (sources == 0).sum() == 40
 
 
-def test_real_coco_wholebody_annotations():
-    ann = need_shared(COCO_DIR / "test_coco_wholebody.json")
-    ds = CocoWholeBodyDataset(ann, COCO_DIR, transform=build_pipeline(INPUT))
+def test_real_coco_wholebody_annotations(coco_dir):
+    ann = coco_dir / "test_coco_wholebody.json"
+    ds = CocoWholeBodyDataset(ann, coco_dir, transform=build_pipeline(INPUT))
     total = len(json.loads(ann.read_text())["annotations"])
     assert len(ds) > 0 and len(ds) + sum(ds.skipped.values()) == total
     assert set(ds.skipped) <= {"no_keypoints", "iscrowd"}

@@ -8,7 +8,6 @@ import pytest
 from engines.detector import YOLOX, nms
 from engines.models import load_model
 from engines.tracking import box_iou
-from tests.conftest import COCO_DIR
 from tests.onnx_models import make_detector_onnx
 
 
@@ -75,12 +74,12 @@ def _clearly_visible(annotations):
     return np.array(keep)
 
 
-def test_real_yolox_nano_finds_the_annotated_people(yolox_nano, coco):
+def test_real_yolox_nano_finds_the_annotated_people(yolox_nano, coco, coco_dir):
     det = _detector(yolox_nano)
     assert det.input_size == 416
     checked = 0
     for image in coco["images"]:
-        img = cv2.imread(str(COCO_DIR / image["file_name"]))
+        img = cv2.imread(str(coco_dir / image["file_name"]))
         gt = _clearly_visible([a for a in coco["annotations"] if a["image_id"] == image["id"]])
         found = det(img)
         assert found.boxes.dtype == np.float32 and (np.diff(found.scores) <= 0).all()

@@ -1,7 +1,8 @@
 """COCO-WholeBody evaluation: known answers, and parity with xtcocotools as mmpose runs it.
 
 The parity tests need ``xtcocotools`` (skipped without it; with numpy 2 build it from source:
-``pip install cython && pip install --no-binary xtcocotools --no-build-isolation xtcocotools``).
+``pip install numpy cython setuptools wheel && pip install --no-binary xtcocotools
+--no-build-isolation xtcocotools``; with ``REQUIRE_REFERENCES=1``, as CI runs, they fail).
 The reference there is mmpose's ``CocoWholeBodyMetric`` written out literally: its rescoring
 and OKS-NMS loops, its results file split into body / foot / face / hands, and xtcocotools'
 COCOeval per part with ``use_area=True``.
@@ -22,7 +23,7 @@ import pytest
 
 from engines.errors import UserError
 from engines.skeleton import PARTS, SIGMAS
-from tests.conftest import COCO_DIR, need_shared
+from tests.conftest import need, need_reference
 from trainer.evaluation import (
     AREA_RANGES,
     EVAL_PARTS,
@@ -35,7 +36,6 @@ from trainer.evaluation import (
     rescore,
 )
 
-GT_PATH = COCO_DIR / "test_coco_wholebody.json"
 CUTS = np.cumsum([0, *(len(r) for r in PARTS.values())])  # 0 17 23 91 112 133
 XTCOCO_TYPES = {"body": "keypoints_body", "foot": "keypoints_foot", "face": "keypoints_face",
                 "left_hand": "keypoints_lefthand", "right_hand": "keypoints_righthand",
@@ -164,8 +164,14 @@ def has_positives(gt: dict, part: str, area: str) -> bool:
 
 
 @pytest.fixture(scope="module")
-def real_gt() -> dict:
-    with open(need_shared(GT_PATH)) as f:
+def gt_path() -> Path:
+    """The real COCO-WholeBody annotations of the 4 images (14 persons)."""
+    return need("coco_wholebody/test_coco_wholebody.json")
+
+
+@pytest.fixture(scope="module")
+def real_gt(gt_path) -> dict:
+    with open(gt_path) as f:
         return json.load(f)
 
 
@@ -207,10 +213,10 @@ def test_perfect_predictions_score_one(real_gt):
         assert stats["AP"] == pytest.approx(1.0, abs=1e-12) and stats["AR"] == 1.0
 
 
-def test_empty_predictions_score_zero_or_minus_one(real_gt, tmp_path):
+def test_empty_predictions_score_zero_or_minus_one(real_gt, gt_path, tmp_path):
     path = tmp_path / "empty.json"
     path.write_text("[]")
-    metrics = evaluate_wholebody(GT_PATH, path)
+    metrics = evaluate_wholebody(gt_path, path)
     for part, stats in metrics.items():
         for name, value in stats.items():
             area = {"(M)": "medium", "(L)": "large"}.get(name.split()[-1], "all")
@@ -284,14 +290,14 @@ def test_split_results_form_equals_flat(real_gt):
     assert evaluate_wholebody(real_gt, split) == evaluate_wholebody(real_gt, preds)
 
 
-def test_errors_name_the_file(tmp_path, real_gt):
+def test_errors_name_the_file(tmp_path, real_gt, gt_path):
     missing = tmp_path / "nope.json"
     with pytest.raises(UserError, match="nope.json: file not found"):
         evaluate_wholebody(missing, [])
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
     with pytest.raises(UserError, match="bad.json: not valid JSON"):
-        evaluate_wholebody(GT_PATH, bad)
+        evaluate_wholebody(gt_path, bad)
     with pytest.raises(UserError, match="bad.json: not valid JSON"):
         evaluate_wholebody(bad, [])
     wrong = tmp_path / "wrong.json"
@@ -301,13 +307,13 @@ def test_errors_name_the_file(tmp_path, real_gt):
     pred = tmp_path / "pred.json"
     pred.write_text(json.dumps([entry(785, np.zeros((17, 3)), 1.0)]))
     with pytest.raises(UserError, match=r"pred.json: entry 0 'keypoints': expected 399"):
-        evaluate_wholebody(GT_PATH, pred)
+        evaluate_wholebody(gt_path, pred)
     pred.write_text(json.dumps([entry(12345, np.zeros((133, 3)), 1.0)]))
     with pytest.raises(UserError, match="pred.json: image_id 12345 not in the ground truth"):
-        evaluate_wholebody(GT_PATH, pred)
+        evaluate_wholebody(gt_path, pred)
     pred.write_text(json.dumps({"image_id": 1}))
     with pytest.raises(UserError, match="pred.json: expected a COCO keypoint results"):
-        evaluate_wholebody(GT_PATH, pred)
+        evaluate_wholebody(gt_path, pred)
     body_only = copy.deepcopy(real_gt)
     del body_only["annotations"][0]["foot_kpts"]
     with pytest.raises(UserError, match="has no 'foot_kpts'"):
@@ -332,17 +338,17 @@ def run_cli(argv: list[str]) -> int:
     return args.func(args)
 
 
-def test_cli_prints_table_and_writes_json(real_gt, tmp_path, capsys):
+def test_cli_prints_table_and_writes_json(real_gt, gt_path, tmp_path, capsys):
     pred = tmp_path / "results.json"
     pred.write_text(json.dumps(perfect_predictions(real_gt)))
     out = tmp_path / "sub" / "metrics.json"
-    assert run_cli(["eval", "--gt", str(GT_PATH), "--pred", str(pred), "--json", str(out)]) == 0
+    assert run_cli(["eval", "--gt", str(gt_path), "--pred", str(pred), "--json", str(out)]) == 0
     text = capsys.readouterr().out
     assert "wholebody" in text and "1.000" in text
     metrics = json.loads(out.read_text())
     assert set(metrics) == set(EVAL_PARTS) and metrics["body"]["AP"] == 1.0
     with pytest.raises(UserError, match="missing.json: file not found"):
-        run_cli(["eval", "--gt", str(GT_PATH), "--pred", str(tmp_path / "missing.json")])
+        run_cli(["eval", "--gt", str(gt_path), "--pred", str(tmp_path / "missing.json")])
 
 
 # --------------------------------------------------------------------------------------------
@@ -411,12 +417,14 @@ def literal_oks_nms(kpts_db: list[dict], thr: float, sigmas: np.ndarray) -> list
 
 
 def need_xtcocotools():
-    """The reference COCOeval, or a skip (also when a numpy-1.x build fails under numpy 2)."""
+    """The reference COCOeval, else ``need_reference`` (also when a numpy-1.x build fails
+    under numpy 2)."""
     try:
         from xtcocotools import coco, cocoeval
     except ImportError as exc:
-        pytest.skip(f"xtcocotools not usable ({exc}); install it with: pip install cython && "
-                    "pip install --no-binary xtcocotools --no-build-isolation xtcocotools")
+        need_reference(f"xtcocotools not usable ({exc}); install it with: pip install numpy "
+                       "cython setuptools wheel && pip install --no-binary xtcocotools "
+                       "--no-build-isolation xtcocotools")
     return coco, cocoeval
 
 

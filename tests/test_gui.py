@@ -31,7 +31,7 @@ from engines.overlap import FrameRunner  # noqa: E402
 from engines.pipeline import FrameResult  # noqa: E402
 from engines.skeleton import NUM_KEYPOINTS  # noqa: E402
 from engines.sources import Frame, FrameSource  # noqa: E402
-from tests.conftest import VIDEO_DIR, need_shared  # noqa: E402
+from tests.conftest import need  # noqa: E402
 from tests.test_guidance import SHAPE, Person, frame  # noqa: E402
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
@@ -174,7 +174,7 @@ def check_capture(folder: Path, persons: int | None = None) -> list[dict]:
 
 def test_video_with_real_detector_capture_and_close(qtbot, open_window, yolox_nano, pose256,
                                                      tmp_path):
-    video = need_shared(VIDEO_DIR / "single_person_dance.mp4")
+    video = need("video/single_person_dance.mp4")
     window = open_window({"video": str(video), "det": str(yolox_nano), "pose": str(pose256)})
     wait_frames(qtbot, window, 3)
     shown = window.current
@@ -205,7 +205,7 @@ def test_video_with_real_detector_capture_and_close(qtbot, open_window, yolox_na
 def test_overlapped_pipeline_in_the_window(qtbot, open_window, yolox_nano, pose256):
     """--pipeline overlap: keypoints come, the overlay keeps the detector and pose times and
     the status bar names the pipeline; serial again from the panel reloads the models."""
-    video = need_shared(VIDEO_DIR / "single_person_dance.mp4")
+    video = need("video/single_person_dance.mp4")
     window = open_window({"video": str(video), "det": str(yolox_nano), "pose": str(pose256),
                           "pipeline": "overlap"})
     wait_frames(qtbot, window, 3)

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.conftest import VIDEO_DIR, need_shared
+from tests.conftest import need
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,7 +27,7 @@ def run_app(*args: str, tmp_path: Path) -> subprocess.CompletedProcess:
 
 def test_frames_and_screenshot(tmp_path, yolox_nano, pose256):
     pytest.importorskip("PyQt5.QtWidgets", reason="the desktop app needs PyQt5")
-    video = need_shared(VIDEO_DIR / "single_person_dance.mp4")
+    video = need("video/single_person_dance.mp4")
     shot = tmp_path / "out" / "window.png"
     done = run_app("--source", str(video), "--det", str(yolox_nano), "--pose", str(pose256),
                    "--profile", "upper_body", "--frames", "3", "--screenshot", str(shot),
@@ -42,7 +42,7 @@ def test_frames_and_screenshot(tmp_path, yolox_nano, pose256):
 
 def test_overlapped_pipeline_headless(tmp_path, yolox_nano, pose256):
     pytest.importorskip("PyQt5.QtWidgets", reason="the desktop app needs PyQt5")
-    video = need_shared(VIDEO_DIR / "street_multi_person.mp4")
+    video = need("video/street_multi_person.mp4")
     done = run_app("--source", str(video), "--det", str(yolox_nano), "--pose", str(pose256),
                    "--pipeline", "overlap", "--frames", "3", tmp_path=tmp_path)
     assert done.returncode == 0, done.stderr

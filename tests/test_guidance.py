@@ -34,7 +34,7 @@ from engines.detector import YOLOX
 from engines.models import load_model
 from engines.pipeline import FrameResult
 from engines.skeleton import KEYPOINT_INDEX, NUM_KEYPOINTS, PARTS
-from tests.conftest import VIDEO_DIR, YOLOX_NANO, need_shared
+from tests.conftest import need
 
 H, W = 720, 1280
 SHAPE = (H, W, 3)
@@ -641,8 +641,8 @@ def _keypoints_in_box(box: np.ndarray) -> Person:
 
 
 def test_real_detector_box_evidence_feet_cut_at_the_bottom():
-    path = need_shared(VIDEO_DIR / "single_person_dance.mp4")
-    detector = YOLOX(load_model(need_shared(YOLOX_NANO), "detector")[0])
+    path = need("video/single_person_dance.mp4")
+    detector = YOLOX(load_model(need("models/yolox_nano.onnx"), "detector")[0])
     cap = cv2.VideoCapture(str(path))
     guide, n, state = Guide(FULL_BODY), 0, None
     try:

@@ -771,14 +771,10 @@ def test_cli_fetch_help(monkeypatch, capsys) -> None:
         assert word in text
 
 
-REAL_NANO = Path(__file__).resolve().parents[2] / "shared" / "data" / "models" / "yolox_nano.onnx"
-
-
-@pytest.mark.skipif(not REAL_NANO.is_file(), reason="the real Megvii yolox_nano.onnx is absent")
-def test_real_megvii_nano_fits_its_release(monkeypatch, tmp_path: Path) -> None:
+def test_real_megvii_nano_fits_its_release(monkeypatch, tmp_path: Path, yolox_nano) -> None:
     """The real upstream file, served from a file:// mirror, passes fetch's checks."""
-    monkeypatch.setenv(hub.MIRROR_ENV, REAL_NANO.parent.as_uri())
+    monkeypatch.setenv(hub.MIRROR_ENV, yolox_nano.parent.as_uri())
     path = hub.fetch("yolox_nano", tmp_path, progress=False)
-    assert path.read_bytes() == REAL_NANO.read_bytes()
+    assert path.read_bytes() == yolox_nano.read_bytes()
     record = json.loads((tmp_path / "yolox_nano.onnx.json").read_text())
     assert record["sha256"] == hub.RELEASES["yolox_nano"].sha256  # the pin is the real file's

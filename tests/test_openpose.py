@@ -12,16 +12,13 @@ from __future__ import annotations
 import colorsys
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from engines import openpose as op
 from engines import skeleton
-
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-COCO_JSON = SHARED / "data" / "coco_wholebody" / "test_coco_wholebody.json"
+from tests.conftest import need
 
 # ------------------------------------------------------------------ literal reference
 
@@ -124,12 +121,7 @@ def _random_people(rng, n, H, W, spread=1.0, dtype=np.float32):
 
 
 def _coco_people():
-    if not COCO_JSON.exists():
-        pytest.skip(
-            f"{COCO_JSON} not found: the real annotations live in ../shared beside the "
-            "checkout (a user's clone does not have it)"
-        )
-    data = json.loads(COCO_JSON.read_text())
+    data = json.loads(need("coco_wholebody/test_coco_wholebody.json").read_text())
     out = []
     for image in data["images"]:
         anns = [a for a in data["annotations"] if a["image_id"] == image["id"]]

@@ -20,12 +20,12 @@ from engines.overlap import FrameRunner, OverlappedWholeBody
 from engines.pipeline import STAGES, FrameResult, WholeBody
 from engines.pose import RTMPose
 from tests import fake_trt
-from tests.conftest import VIDEO_DIR, need_shared
+from tests.conftest import need
 from tests.onnx_models import make_detector_onnx, make_pose_onnx
 
 
 def read_video(name: str, count: int) -> list[np.ndarray]:
-    capture = cv2.VideoCapture(str(need_shared(VIDEO_DIR / name)))
+    capture = cv2.VideoCapture(str(need(f"video/{name}")))
     frames = []
     while len(frames) < count:
         ok, frame = capture.read()

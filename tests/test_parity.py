@@ -15,7 +15,7 @@ from engines.detector import YOLOX
 from engines.models import load_model
 from engines.pipeline import WholeBody
 from engines.pose import RTMPose
-from tests.conftest import COCO_DIR, VIDEO_DIR, need_shared
+from tests.conftest import need, need_dir
 
 
 def ref_detect(session, img):
@@ -137,9 +137,9 @@ def models(yolox_nano, pose384):
 
 
 def _frames():
-    for path in sorted(need_shared(COCO_DIR).glob("*.jpg")):
+    for path in sorted(need_dir("coco_wholebody").glob("*.jpg")):
         yield path.name, cv2.imread(str(path))
-    cap = cv2.VideoCapture(str(need_shared(VIDEO_DIR / "street_multi_person.mp4")))
+    cap = cv2.VideoCapture(str(need("video/street_multi_person.mp4")))
     ok, frame = cap.read()
     cap.release()
     assert ok

@@ -2,7 +2,7 @@
 writes (results file, per-frame files, annotated video or images), in the same order, the
 last frame included; ``auto`` picks overlap only for a backend that is asynchronous on a GPU.
 
-The real runs use the videos and COCO images in ../shared (skipped without them), the real
+The real runs use the real videos and COCO images (``tests/realdata.py``), the real
 YOLOX-Nano and a small pose model with the official I/O, on ONNX Runtime (CPU). The GPU case
 of ``auto`` goes through the fake TensorRT, whose engines run on their own (fake) streams.
 """
@@ -18,7 +18,7 @@ import pytest
 from app.cli import main
 from engines.backends import BACKENDS
 from tests import fake_trt
-from tests.conftest import COCO_DIR, VIDEO_DIR, need_shared
+from tests.conftest import need
 from tests.onnx_models import make_detector_onnx, make_pose_onnx
 
 
@@ -51,7 +51,7 @@ def files(folder: Path) -> dict[str, bytes]:
 ], ids=["street", "dance-tracked"])
 def test_overlap_writes_what_serial_writes_on_a_real_video(tmp_path, capsys, yolox_nano,
                                                            pose256, name, extra, frames):
-    video = need_shared(VIDEO_DIR / name)
+    video = need(f"video/{name}")
     out = {}
     for mode in ("serial", "overlap"):
         out[mode] = tmp_path / mode
@@ -72,11 +72,12 @@ def test_overlap_writes_what_serial_writes_on_a_real_video(tmp_path, capsys, yol
         np.testing.assert_array_equal(a, b)
 
 
-def test_overlap_on_a_folder_keeps_the_images_apart(tmp_path, capsys, yolox_nano, pose256):
+def test_overlap_on_a_folder_keeps_the_images_apart(tmp_path, capsys, yolox_nano, pose256,
+                                                    coco_dir):
     """Unrelated images are tracked apart (a cut before each) in the overlapped pipeline too:
     the same results, track ids included, and the same annotated images."""
     src = tmp_path / "coco"
-    shutil.copytree(need_shared(COCO_DIR), src, ignore=shutil.ignore_patterns("*.json", "LIC*"))
+    shutil.copytree(coco_dir, src, ignore=shutil.ignore_patterns("*.json", "LIC*"))
     out = {}
     for mode in ("serial", "overlap"):
         out[mode] = tmp_path / mode

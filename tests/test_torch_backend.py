@@ -27,7 +27,7 @@ from engines.detector import YOLOX  # noqa: E402
 from engines.errors import ModelError, UserError  # noqa: E402
 from engines.models import load_model  # noqa: E402
 from engines.pose import RTMPose  # noqa: E402
-from tests.conftest import COCO_DIR, need_shared  # noqa: E402
+from tests.conftest import need  # noqa: E402
 from tests.onnx_models import make_detector_onnx, make_pose_onnx  # noqa: E402
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(),
@@ -87,7 +87,7 @@ def test_yolox_nano_matches_onnxruntime(yolox_nano):
     """Real YOLOX-Nano on a real image: raw output (values up to 3.3) within 2e-3 of ONNX
     Runtime (measured 6e-4, on a box offset in grid cells: float32 sums in another order
     through 113 convolutions of 0-255 pixels); the same persons, boxes within 0.1 px."""
-    image = cv2.imread(str(need_shared(COCO_DIR / "000000196141.jpg")))
+    image = cv2.imread(str(need("coco_wholebody/000000196141.jpg")))
     twin = TorchBackend(yolox_nano, device="cpu")
     ort = OnnxRuntimeBackend(yolox_nano, device="cpu")
     assert twin.describe() == ort.describe() and twin.precision == "fp32"
@@ -381,7 +381,7 @@ def test_gpu_fp16_matches_onnxruntime(trained, yolox_nano):
         clear = top2[..., 1] - top2[..., 0] > 0.5
         assert (g.argmax(-1) == w.argmax(-1))[clear].all()
         np.testing.assert_allclose(g.max(-1), w.max(-1), atol=2e-2 * np.abs(w).max())
-    image = cv2.imread(str(need_shared(COCO_DIR / "000000196141.jpg")))
+    image = cv2.imread(str(need("coco_wholebody/000000196141.jpg")))
     found = YOLOX(TorchBackend(yolox_nano))(image)
     expected = YOLOX(OnnxRuntimeBackend(yolox_nano, device="cpu"))(image)
     assert len(found) == len(expected)

@@ -47,10 +47,11 @@ import json
 import math
 import os
 import shutil
+import signal
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from multiprocessing import Pool
 from pathlib import Path
 from typing import Any
 
@@ -329,6 +330,7 @@ class VideoTask:
 @dataclass
 class VideoResult:
     name: str
+    frames: int  # frames the task asked for
     written: int = 0
     fps: float = 0.0
     problem: str | None = None
@@ -340,7 +342,7 @@ def extract_video(task: VideoTask) -> VideoResult:
     Leftover temporary files of a killed run are removed first. Never raises: a video that
     cannot be opened or ends before a wanted frame comes back as ``problem``.
     """
-    result = VideoResult(task.name)
+    result = VideoResult(task.name, len(task.frames))
     if task.video is None:
         result.problem = f"{task.name}: no video file (looked for {task.name}.* under videos/)"
         return result
@@ -560,26 +562,32 @@ def _run_tasks(tasks: list[VideoTask], pending: int, workers: int, progress: boo
     odd_fps: list[str] = []
     with tqdm(total=pending, unit="frame", desc="frames", disable=not progress,
               dynamic_ncols=True) as bar:
-        def collect(task: VideoTask, result: VideoResult) -> None:
+        def collect(result: VideoResult) -> None:
             report.written += result.written
             if result.problem:
                 report.problems.append(result.problem)
             elif abs(result.fps - IMAGES_FPS) > 0.01:
-                odd_fps.append(f"{task.name} ({result.fps:g} fps)")
-            bar.update(len(task.frames))
+                odd_fps.append(f"{result.name} ({result.fps:g} fps)")
+            bar.update(result.frames)
 
         if workers <= 1:
             for task in tasks:
-                collect(task, extract_video(task))
-        else:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
-                futures = {pool.submit(extract_video, t): t for t in tasks}
-                for future in as_completed(futures):
-                    collect(futures[future], future.result())
+                collect(extract_video(task))
+        else:  # leaving the block (also on Ctrl+C) terminates the workers
+            with Pool(workers, initializer=_worker_signals) as pool:
+                for result in pool.imap_unordered(extract_video, tasks):
+                    collect(result)
     if odd_fps:
         report.notes.append(
             f"{len(odd_fps)} video(s) not at 30 fps; their frames were picked by time as "
             f"ffmpeg -r 30 does: {', '.join(odd_fps[:5])}{' ...' if len(odd_fps) > 5 else ''}")
+
+
+def _worker_signals() -> None:
+    """Ctrl+C is the main process's to handle; terminate() ends a worker at once (a frame
+    cut short is only ever a temporary file, removed by the next run)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _write_sampled(root: Path, scenes: list[str], interval: int, report: PrepareReport) -> None:

@@ -1,8 +1,9 @@
 """Exact batches of preprocessed calibration samples from a folder of images or a video.
 
-A sample is what the model being calibrated sees in the app: the YOLOX letterbox (BGR,
-0-255) for a detector, an ``RTMPose.preprocess`` crop (RGB, mean/std) for a pose model, made
-by the stage classes themselves so calibration and inference cannot drift apart.
+A sample is what the model being calibrated sees in the app: the detector's letterbox (and
+its family's normalisation) for a detector, an ``RTMPose.preprocess`` crop (RGB, mean/std)
+for a pose model, made by the stage classes themselves so calibration and inference cannot
+drift apart.
 """
 from __future__ import annotations
 
@@ -13,13 +14,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from engines.detector import YOLOX
+from engines.detectors import create_detector, load_detector, registry_hints
 from engines.errors import InputError
 from engines.pose import RTMPose
 from engines.sources import IMAGE_SUFFIXES, read_image
-from engines.trt.onnx_io import inspect_onnx
+from engines.trt.onnx_io import ModelInfo, inspect_onnx
 
-#: Finds person boxes [N, 4] (xyxy) in a BGR image, e.g. ``lambda img: YOLOX(...)(img).boxes``.
+#: Finds person boxes [N, 4] (xyxy) in a BGR image, e.g. ``lambda img: detector(img).boxes``.
 BoxFinder = Callable[[np.ndarray], np.ndarray]
 
 
@@ -29,23 +30,28 @@ class ImageBatcher:
     Args:
         source: a folder of images or a video file.
         onnx_path: the model to calibrate; its input size and stage pick the preprocessing.
-        batch_size: samples per batch (a static-batch model forces its own batch).
+        batch_size: samples per batch of a pose model (a static-batch model forces its own;
+            a detector is calibrated one image per batch, as it runs).
         max_images: at most this many images (or video frames) are read.
         shuffle: pick images / frames in a random order (``seed``), not in name order.
         find_boxes: person boxes for pose crops; None crops each whole frame as one person.
+        det_size, det_norm: what a detector file leaves open (``--det-size``, ``--det-norm``).
     """
 
     def __init__(self, source: str | Path, onnx_path: str | Path, batch_size: int = 8,
                  max_images: int = 512, shuffle: bool = True, seed: int = 0,
-                 find_boxes: BoxFinder | None = None) -> None:
+                 find_boxes: BoxFinder | None = None, det_size: int | None = None,
+                 det_norm: str | None = None) -> None:
         self.source = Path(source)
-        info = inspect_onnx(onnx_path)
+        det_size, size_source, registry_norm = registry_hints(onnx_path, det_size)
+        info = inspect_onnx(onnx_path, det_size, size_source)
         self.kind = info.kind
-        self.batch_size = info.static_batch or batch_size
+        # a detector runs on one image per call, as its engine's profile says
+        self.batch_size = info.static_batch or (1 if info.kind == "detector" else batch_size)
         w, h = info.input_size
         self.shape = (self.batch_size, 3, h, w)
         self.dtype = np.dtype(np.float32)
-        self._preprocess = self._stage_preprocess(info.kind, info.signature, find_boxes)
+        self._preprocess = self._stage_preprocess(info, find_boxes, det_norm, registry_norm)
         self._video = not self.source.is_dir()
         items = self._list_items()
         if shuffle:
@@ -55,13 +61,14 @@ class ImageBatcher:
             raise InputError(f"{self.source}: no images or frames to calibrate with")
 
     @staticmethod
-    def _stage_preprocess(kind: str, signature,
-                          find_boxes: BoxFinder | None) -> Callable[[np.ndarray], np.ndarray]:
+    def _stage_preprocess(info: ModelInfo, find_boxes: BoxFinder | None, det_norm: str | None,
+                          registry_norm: str | None) -> Callable[[np.ndarray], np.ndarray]:
         """image -> [n, 3, H, W] samples, through the stage's own preprocessing."""
-        if kind == "detector":
-            detector = YOLOX(signature)
+        if info.kind == "detector":
+            detector = create_detector(info.signature, info.io, norm=det_norm,
+                                       registry_norm=registry_norm)
             return lambda image: detector.preprocess(image)[0]
-        pose = RTMPose(signature)
+        pose = RTMPose(info.signature)
 
         def crops(image: np.ndarray) -> np.ndarray:
             if find_boxes is None:
@@ -124,13 +131,11 @@ class ImageBatcher:
                     filled = 0
 
 
-def detector_boxes(detector_onnx: str | Path) -> BoxFinder:
-    """Person boxes from a YOLOX ONNX model on ONNX Runtime; the whole frame when it finds
+def detector_boxes(detector_onnx: str | Path, det_size: int | None = None,
+                   det_norm: str | None = None) -> BoxFinder:
+    """Person boxes from a detector ONNX model on ONNX Runtime; the whole frame when it finds
     nobody (as the official pipeline does), so every calibration image gives a crop."""
-    from engines.models import load_model
-
-    backend, _ = load_model(detector_onnx, "detector", "onnxruntime", device="auto")
-    detector = YOLOX(backend)
+    detector = load_detector(detector_onnx, "onnxruntime", det_size, det_norm, device="auto")
 
     def find(image: np.ndarray) -> np.ndarray:
         boxes = detector(image).boxes

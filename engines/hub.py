@@ -51,8 +51,8 @@ class Release:
     """One released model file.
 
     ``input_size`` is (width, height) of the network input, as ``PoseIO.input_size``.
-    ``member``: for OpenMMLab ``*.zip`` ONNX SDKs, the file name inside the archive (in a
-    sub-folder whose name varies) that is extracted to ``filename``.
+    ``member``: for OpenMMLab ``*.zip`` ONNX SDKs, the file inside the archive that is
+    extracted to ``filename``: a bare name (in a sub-folder whose name varies) or a full path.
     ``sha256``: the SHA-256 of the file at ``url`` (the archive, for a zip), where one is
     established (see the sources above ``_RELEASES``); None where none is.
     """
@@ -64,6 +64,7 @@ class Release:
     input_size: tuple[int, int]
     notes: str = ""
     member: str | None = None
+    det_norm: str | None = None  # end2end detectors: "yolox" or "rtmdet" input normalisation
     sha256: str | None = None
 
     @property
@@ -86,6 +87,7 @@ class Release:
 _HF = "https://huggingface.co/yzd-v/DWPose/resolve/main"
 _MEGVII = "https://github.com/Megvii-BaseDetection/YOLOX/releases/download/0.1.1rc0"
 _MMPOSE = "https://download.openmmlab.com/mmpose/v1/projects/rtmposev1/onnx_sdk"
+_RTMW = "https://download.openmmlab.com/mmpose/v1/projects/rtmw/onnx_sdk"
 
 
 def _pose_zip(name: str, stem: str, size: tuple[int, int], notes: str) -> Release:
@@ -130,9 +132,26 @@ _RELEASES: tuple[Release, ...] = (
               (192, 256), "DWPose-l 256x192, 63.1 whole AP (dynamic batch)"),
     _pose_zip("dwpose-l_384x288", "rtmpose-l_simcc-ucoco_dw-ucoco_270e-384x288-2438fd99_20230728",
               (288, 384), "DWPose-l 384x288, 66.5 whole AP (dynamic batch)"),
+    # --- RTMW (Cocktail14), rtmlib's default whole-body models: same SimCC I/O, symbolic
+    # keypoint axis. URLs in Tau-J/rtmlib rtmlib/tools/solution/wholebody.py; whole AP from
+    # mmpose projects/rtmpose/README.md (RTMW-m 58.2, RTMW-l 66.0 / 70.1 at 384x288).
+    Release("rtmw-l-m_256x192", "pose",
+            f"{_RTMW}/rtmw-dw-l-m_simcc-cocktail14_270e-256x192_20231122.zip",
+            "rtmw-l-m_256x192.onnx", (192, 256),
+            "RTMW-m (distilled from l) 256x192, 58.2 whole AP; rtmlib lightweight",
+            member="end2end.onnx"),
+    Release("rtmw-x-l_256x192", "pose",
+            f"{_RTMW}/rtmw-dw-x-l_simcc-cocktail14_270e-256x192_20231122.zip",
+            "rtmw-x-l_256x192.onnx", (192, 256),
+            "RTMW-l (distilled from x) 256x192, 66.0 whole AP; rtmlib balanced",
+            member="end2end.onnx"),
+    Release("rtmw-x-l_384x288", "pose",
+            f"{_RTMW}/rtmw-dw-x-l_simcc-cocktail14_270e-384x288_20231122.zip",
+            "rtmw-x-l_384x288.onnx", (288, 384),
+            "RTMW-l (distilled from x) 384x288, 70.1 whole AP; rtmlib performance",
+            member="end2end.onnx"),
     # --- Raw YOLOX exports (output [1,N,85], no NMS inside) from Megvii's 0.1.1rc0 release.
     # URLs confirmed in Megvii-BaseDetection/YOLOX demo/ONNXRuntime/README.md.
-    # (rtmlib's yolox_*_humanart zips end in NMS (dets/labels): they do not fit this detector.)
     Release("yolox_nano", "detector", f"{_MEGVII}/yolox_nano.onnx", "yolox_nano.onnx",
             (416, 416), "YOLOX-Nano 416, 25.8 COCO AP; fastest",
             sha256="c789161ed43c8269fcd4e67c67eeeb4e80c622da2eb296a20bc6007bd18a0b7d"),
@@ -154,6 +173,29 @@ _RELEASES: tuple[Release, ...] = (
     Release("yolox_darknet", "detector", f"{_MEGVII}/yolox_darknet.onnx", "yolox_darknet.onnx",
             (640, 640), "YOLOX-Darknet53 640, 48.0 COCO AP",
             sha256="10ccc527877c6ee5596929c4b3eee5ad6a78038647260bc9abdfce9a0df55d05"),
+    # --- mmdeploy end2end person detectors (NMS in the graph), rtmlib's defaults. URLs in
+    # Tau-J/rtmlib's solutions; Human-Art AP from mmpose projects/rtmpose/README.md. The
+    # HumanArt YOLOX zips hold 20230928/yolox_onnx/<name>/end2end.onnx.
+    Release("yolox_tiny_humanart", "detector",
+            f"{_MMPOSE}/yolox_tiny_8xb8-300e_humanart-6f3252f9.zip", "yolox_tiny_humanart.onnx",
+            (416, 416),
+            "YOLOX-Tiny 416 person (COCO + Human-Art), 47.7 Human-Art AP; end2end",
+            member="end2end.onnx", det_norm="yolox"),
+    Release("yolox_m_humanart", "detector", f"{_MMPOSE}/yolox_m_8xb8-300e_humanart-c2c7a14a.zip",
+            "yolox_m_humanart.onnx", (640, 640),
+            "YOLOX-M 640 person (COCO + Human-Art), 59.1 Human-Art AP; end2end",
+            member="end2end.onnx", det_norm="yolox"),
+    Release("yolox_x_humanart", "detector", f"{_MMPOSE}/yolox_x_8xb8-300e_humanart-a39d44ed.zip",
+            "yolox_x_humanart.onnx", (640, 640),
+            "YOLOX-X 640 person (COCO + Human-Art), 61.3 Human-Art AP; end2end",
+            member="end2end.onnx", det_norm="yolox"),
+    # RTMDet-nano person: OpenMMLab's rtmpose-cpu.zip, which also holds an rtmpose-m
+    # end2end.onnx (17 keypoints): the member is named by its full path.
+    Release("rtmdet-nano_person", "detector",
+            "https://download.openmmlab.com/mmpose/v1/projects/rtmpose/rtmpose-cpu.zip",
+            "rtmdet-nano_person.onnx", (320, 320),
+            "RTMDet-nano 320 person, 40.3 COCO person AP; end2end, fastest",
+            member="rtmpose-ort/rtmdet-nano/end2end.onnx", det_norm="rtmdet"),
 )
 
 #: Released models by name.
@@ -214,6 +256,15 @@ def get_release(name: str) -> Release:
                         f"{', '.join(RELEASES)} (see 'dwpose fetch --list')") from None
 
 
+def release_of(path: str | Path, cache_dir: str | Path | None = None) -> Release | None:
+    """The release whose cache file ``path`` is (in ``cache_dir`` or the default cache)."""
+    path = Path(path).expanduser().resolve()
+    cache = Path(cache_dir).expanduser() if cache_dir else default_cache_dir()
+    if path.parent != cache.resolve():
+        return None
+    return next((r for r in RELEASES.values() if r.filename == path.name), None)
+
+
 def cached_path(name: str, cache_dir: str | Path | None = None) -> Path:
     """Where release ``name`` lives in the cache (whether or not it is there)."""
     return Path(cache_dir or default_cache_dir()) / get_release(name).filename
@@ -235,12 +286,15 @@ def verify(path: str | Path, release: Release) -> None:
 
 
 def _extract_member(archive: Path, release: Release, target: Path) -> None:
-    """Extract ``release.member`` (found in any sub-folder) from ``archive`` to ``target``."""
+    """Extract ``release.member`` from ``archive`` to ``target``: a bare file name is found in
+    any sub-folder (the SDK folder names vary), a path is taken as it is (an archive with
+    several ``end2end.onnx``)."""
     assert release.member is not None
+    by_path = "/" in release.member
     try:
         with zipfile.ZipFile(archive) as zf:
-            names = [n for n in zf.namelist()
-                     if n == release.member or PurePosixPath(n).name == release.member]
+            names = [n for n in zf.namelist() if n == release.member
+                     or (not by_path and PurePosixPath(n).name == release.member)]
             if len(names) != 1:
                 raise UserError(f"{archive}: expected one {release.member} in the archive, "
                                 f"found {len(names)}; delete it and run 'dwpose fetch "

@@ -1,7 +1,7 @@
 """The whole-body pipeline with its two models overlapped: detect frame t while pose of t-1 runs.
 
 ``OverlappedWholeBody`` runs the same stages as ``engines.pipeline.WholeBody`` (the same
-``YOLOX``, ``RTMPose`` and ``PoseTracker``, in the same order), so its results are identical;
+``Detector``, ``RTMPose`` and ``PoseTracker``, in the same order), so its results are identical;
 only their timing differs. For each new frame t, with the pose batch of frame t-1 in flight:
 
 1. if the detector runs on frame t for certain (its turn by ``det_interval``, or frame t-1 had
@@ -40,7 +40,7 @@ from typing import Generic, TypeVar
 import numpy as np
 
 from .backends.base import Backend, Job
-from .detector import YOLOX
+from .detectors import Detector
 from .pipeline import FrameResult, StageTimer, WholeBody
 from .pose import PoseBatch, RTMPose
 from .tracking import PoseTracker
@@ -98,17 +98,18 @@ class _Frame:
     box_scores: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float32))
     batch: PoseBatch | None = None
     pose_jobs: list[Job] = field(default_factory=list)
+    pose_counts: list[int] = field(default_factory=list)  # real crops of each pose job
 
 
 class OverlappedWholeBody:
-    """YOLOX + RTMPose/DWPose with tracking, the detector of frame t overlapping the pose model
+    """Detector + RTMPose/DWPose with tracking, the detector of frame t overlapping the pose model
     of frame t-1; results one frame late (see the module docstring).
 
     Args:
         detector, pose, det_interval, whole_image_fallback: as for ``WholeBody``.
     """
 
-    def __init__(self, detector: YOLOX, pose: RTMPose, det_interval: int = 1,
+    def __init__(self, detector: Detector, pose: RTMPose, det_interval: int = 1,
                  whole_image_fallback: bool = True) -> None:
         self.detector, self.pose = detector, pose
         self.tracker = PoseTracker(det_interval)
@@ -181,17 +182,17 @@ class OverlappedWholeBody:
     def _submit_detection(self, frame: _Frame) -> None:
         with frame.timer("preprocess"):
             blob, frame.ratio = self.detector.preprocess(frame.image)
-        frame.det_job = self._det_stage.submit({self.detector.input_name: blob})
+        frame.det_job = self._det_stage.submit(self.detector.feeds(blob))
         frame.detected = True
 
     def _take_boxes(self, frame: _Frame) -> None:
         if frame.det_job is None:
             frame.boxes, frame.box_scores = self.tracker.tracks.boxes, self.tracker.tracks.scores
             return
-        raw = frame.det_job.result()[self.detector.output_name][0]
+        outputs = frame.det_job.result()
         frame.timer.ms["detector"] += frame.det_job.elapsed_ms
         with frame.timer("postprocess"):
-            dets = self.detector.postprocess(raw, frame.ratio)
+            dets = self.detector.postprocess(outputs, frame.ratio)
         frame.boxes, frame.box_scores = dets.boxes, dets.scores
         if len(dets) == 0 and self.whole_image_fallback:
             h, w = frame.image.shape[:2]
@@ -199,15 +200,14 @@ class OverlappedWholeBody:
             frame.box_scores = np.zeros(1, np.float32)
 
     def _submit_pose(self, frame: _Frame) -> None:
-        """Crop the frame's boxes and submit them (in chunks of the model's largest batch)."""
+        """Crop the frame's boxes and submit them (in the calls ``RTMPose.chunks`` makes)."""
         if len(frame.boxes) == 0:
             return
         with frame.timer("preprocess"):
             frame.batch = self.pose.preprocess(frame.image, frame.boxes)
-        blob = frame.batch.blob
-        step = max(self.pose.backend.max_batch or len(blob), 1)
-        frame.pose_jobs = [self._pose_stage.submit({"input": blob[i:i + step]})
-                           for i in range(0, len(blob), step)]
+        for part, count in self.pose.chunks(frame.batch.blob):
+            frame.pose_jobs.append(self._pose_stage.submit({"input": part}))
+            frame.pose_counts.append(count)
 
     def _finish(self, frame: _Frame) -> tuple[np.ndarray, FrameResult]:
         """Wait for the frame's pose batch, decode it and update the tracker."""
@@ -216,8 +216,7 @@ class OverlappedWholeBody:
         if frame.pose_jobs:
             outputs = [job.result() for job in frame.pose_jobs]
             frame.timer.ms["pose"] += sum(job.elapsed_ms for job in frame.pose_jobs)
-            simcc_x, simcc_y = (np.concatenate([o[name] for o in outputs])
-                                for name in ("simcc_x", "simcc_y"))
+            simcc_x, simcc_y = self.pose.merge(outputs, frame.pose_counts)
             with frame.timer("postprocess"):
                 keypoints, scores = self.pose.postprocess(simcc_x, simcc_y, frame.batch)
         with frame.timer("postprocess"):

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .detector import YOLOX
+from .detectors import Detector
 from .pose import RTMPose
 from .tracking import PoseTracker
 
@@ -74,17 +74,17 @@ class StageTimer:
 
 
 class WholeBody:
-    """YOLOX + RTMPose/DWPose with tracking between detector runs.
+    """Person detector + RTMPose/DWPose with tracking between detector runs.
 
     Args:
-        detector: the person detector.  pose: the whole-body pose estimator.
+        detector: the person detector (either family).  pose: the whole-body pose estimator.
         det_interval: run the detector every N frames (1 = every frame).
         whole_image_fallback: with no person detected, run pose on the whole image as the
             official DWPose code does (its box score is 0); off for live guidance, where
             "nobody there" must stay "nobody there".
     """
 
-    def __init__(self, detector: YOLOX, pose: RTMPose, det_interval: int = 1,
+    def __init__(self, detector: Detector, pose: RTMPose, det_interval: int = 1,
                  whole_image_fallback: bool = True) -> None:
         self.detector, self.pose = detector, pose
         self.tracker = PoseTracker(det_interval)
@@ -94,6 +94,13 @@ class WholeBody:
         """Forget tracks (call between unrelated images or when a video jumps)."""
         self.tracker.reset()
 
+    def describe(self) -> str:
+        """The models and how they run, for start-up lines."""
+        det, pose = self.detector.backend, self.pose.backend
+        return (f"detector {det.path.name} ({self.detector.describe()}; {det.name} "
+                f"{det.precision}), pose {pose.path.name} ({self.pose.describe()}; {pose.name} "
+                f"{pose.precision})")
+
     def __call__(self, image: np.ndarray) -> FrameResult:
         timer = StageTimer()
         detected = self.tracker.needs_detection()
@@ -101,9 +108,9 @@ class WholeBody:
             with timer("preprocess"):
                 blob, ratio = self.detector.preprocess(image)
             with timer("detector"):
-                raw = self.detector.infer(blob)
+                outputs = self.detector.infer(blob)
             with timer("postprocess"):
-                dets = self.detector.postprocess(raw, ratio)
+                dets = self.detector.postprocess(outputs, ratio)
             boxes, box_scores = dets.boxes, dets.scores
             if len(boxes) == 0 and self.whole_image_fallback:
                 h, w = image.shape[:2]
@@ -128,13 +135,18 @@ class WholeBody:
 
 def build_pipeline(det_path: str, pose_path: str, backend: str = "onnxruntime",
                    det_interval: int = 1, whole_image_fallback: bool = True,
-                   score_thr: float = 0.3, nms_thr: float = 0.45,
+                   score_thr: float = 0.3, nms_thr: float = 0.45, det_size: int | None = None,
+                   det_norm: str | None = None, cache_dir: str | None = None,
                    **backend_options) -> WholeBody:
-    """Load and check both models with one runtime and assemble the pipeline."""
+    """Load and check both models with one runtime and assemble the pipeline.
+
+    ``det_size`` / ``det_norm``: what an end2end detector file leaves open (``load_detector``).
+    """
+    from .detectors import load_detector
     from .models import load_model
 
-    det_backend, _ = load_model(det_path, "detector", backend, **backend_options)
+    detector = load_detector(det_path, backend, det_size, det_norm, cache_dir, score_thr,
+                             nms_thr, **backend_options)
     pose_backend, _ = load_model(pose_path, "pose", backend, **backend_options)
-    return WholeBody(YOLOX(det_backend, score_thr=score_thr, nms_thr=nms_thr),
-                     RTMPose(pose_backend), det_interval=det_interval,
+    return WholeBody(detector, RTMPose(pose_backend), det_interval=det_interval,
                      whole_image_fallback=whole_image_fallback)

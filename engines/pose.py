@@ -3,7 +3,9 @@
 Official preprocessing: box -> (center, scale) with padding 1.25, scale widened to the model's
 aspect ratio, rotation-free affine warp (INTER_LINEAR, zeros outside the image) to the input
 size, **RGB**, mean/std normalisation. All persons of a frame go through the model in one call
-when its batch axis is dynamic (in chunks of ``max_batch`` otherwise).
+when its batch axis is dynamic. A model with a static batch B (``dw-ll_ucoco_384.onnx`` has 1,
+ComfyUI's ``*_bs5`` files 5) or an engine with a largest batch gets chunks of B; a static
+batch's last chunk is padded with zero crops whose rows are dropped from the result.
 """
 from __future__ import annotations
 
@@ -44,6 +46,7 @@ class RTMPose:
         self.backend = backend
         self.input_size = io.input_size  # (w, h)
         self.num_keypoints = io.num_keypoints
+        self.static_batch = io.batch
         self.codec = SimCCCodec(io.input_size, split_ratio=io.split_ratio)
         # Normalisation as one table per RGB channel: uint8 value -> (value - mean) / std,
         # computed in float32 exactly as the arithmetic on the crop would be.
@@ -66,17 +69,40 @@ class RTMPose:
                 cv2.LUT(planes[2 - c], self._luts[c], dst=blob[i, c])
         return PoseBatch(blob, centers, scales)
 
+    def describe(self) -> str:
+        """One line for start-up messages: input size, keypoints, batch."""
+        w, h = self.input_size
+        batch = f"static batch {self.static_batch}" if self.static_batch else "any batch"
+        return f"{self.num_keypoints} keypoints, input {h}x{w} (HxW), {batch}"
+
+    def chunks(self, blob: np.ndarray) -> list[tuple[np.ndarray, int]]:
+        """The model calls for ``blob`` [N, 3, H, W]: (batch, rows of it that are real crops)."""
+        step = max(self.backend.max_batch or len(blob), 1)
+        calls = []
+        for start in range(0, len(blob), step):
+            part = blob[start:start + step]
+            count = len(part)
+            if self.static_batch is not None and count < self.static_batch:
+                part = np.concatenate([part, np.zeros((self.static_batch - count, *part.shape[1:]),
+                                                      part.dtype)])
+            calls.append((part, count))
+        return calls
+
+    @staticmethod
+    def merge(outputs: list[dict[str, np.ndarray]],
+              counts: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """The chunks' outputs back into (simcc_x [N, K, Wx], simcc_y [N, K, Wy])."""
+        if len(outputs) == 1:
+            out, n = outputs[0], counts[0]
+            return out["simcc_x"][:n], out["simcc_y"][:n]
+        return tuple(np.concatenate([o[name][:n] for o, n in zip(outputs, counts)])
+                     for name in ("simcc_x", "simcc_y"))
+
     def infer(self, blob: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """[N, 3, H, W] -> (simcc_x [N, K, Wx], simcc_y [N, K, Wy]); batched when possible."""
-        step = self.backend.max_batch or len(blob)
-        xs, ys = [], []
-        for start in range(0, len(blob), max(step, 1)):
-            out = self.backend({"input": blob[start:start + step]})
-            xs.append(out["simcc_x"])
-            ys.append(out["simcc_y"])
-        if len(xs) == 1:
-            return xs[0], ys[0]
-        return np.concatenate(xs), np.concatenate(ys)
+        calls = self.chunks(blob)
+        return self.merge([self.backend({"input": part}) for part, _ in calls],
+                          [count for _, count in calls])
 
     def postprocess(self, simcc_x: np.ndarray, simcc_y: np.ndarray,
                     batch: PoseBatch) -> tuple[np.ndarray, np.ndarray]:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .detector import YOLOX
+from .detectors import Detector
 from .errors import ModelError
 from .pose import RTMPose
 from .tracking import box_iou
@@ -180,7 +180,7 @@ class DetectorAgreement:
     count_diff: float  # mean |#INT8 boxes - #FP32 boxes| per image
 
 
-def detector_agreement(reference: YOLOX, candidate: YOLOX,
+def detector_agreement(reference: Detector, candidate: Detector,
                        images: Iterable[np.ndarray]) -> DetectorAgreement:
     """Run both detectors on ``images`` and match INT8 boxes to the FP32 ones by IoU."""
     best, counts, n = [], [], 0

@@ -76,7 +76,7 @@ def pose256(model_dir) -> Path:
 @pytest.fixture(scope="session")
 def pose256_static(model_dir) -> Path:
     """The same 256x192 network exported with a fixed batch of 1 (the released files)."""
-    return make_pose_onnx(model_dir / "pose_256x192_b1.onnx", (192, 256), dynamic_batch=False)
+    return make_pose_onnx(model_dir / "pose_256x192_b1.onnx", (192, 256), batch=1)
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ import app.cli as cli
 from calibration.batcher import ImageBatcher, detector_boxes
 from calibration.calibrator import create_entropy_calibrator
 from engines.backends.onnxruntime import OnnxRuntimeBackend
-from engines.detector import YOLOX
+from engines.detectors import YOLOX
 from engines.errors import InputError, UserError
 from engines.pose import RTMPose
 from engines.trt.builder import build_engine

@@ -142,7 +142,7 @@ def test_bench_pose_batches_and_overlap_bound(tmp_path, yolox_nano, pose256, pos
     assert f"{overlap['of_bound']:.2f} x 1 / max(detector, pose)" in capsys.readouterr().out
     assert main([*common, "--pose", str(pose256_static), "--pipeline", "serial",
                  "--json", str(out)]) == 0
-    assert "pose batch 3: left out, pose_256x192_b1.onnx takes at most 1 person(s) per call" \
+    assert "pose batch 3: left out, pose_256x192_b1.onnx takes exactly 1 crop(s) per call" \
         in capsys.readouterr().out
     report = json.loads(out.read_text())
     assert [m["batch"] for m in report["models"]] == [1, 1]

@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
-from engines.detector import YOLOX, nms
+from engines.detectors import YOLOX, nms
 from engines.models import load_model
 from engines.tracking import box_iou
 from tests.onnx_models import make_detector_onnx

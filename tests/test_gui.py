@@ -88,6 +88,9 @@ class FakePipeline:
     def reset(self) -> None:
         pass
 
+    def describe(self) -> str:
+        return "fake models"
+
 
 def fake_loader(make) -> Callable[[ModelSpec], FrameRunner]:
     """A model loader that gives ``FakePipeline(make)``, run serially."""

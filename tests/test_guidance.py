@@ -30,7 +30,7 @@ from app.guidance import (
     choose_person,
     exposure_stats,
 )
-from engines.detector import YOLOX
+from engines.detectors import YOLOX
 from engines.models import load_model
 from engines.pipeline import FrameResult
 from engines.skeleton import KEYPOINT_INDEX, NUM_KEYPOINTS, PARTS

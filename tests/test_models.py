@@ -32,7 +32,8 @@ def test_pose_model_given_as_detector(pose256):
     with pytest.raises(ModelError) as err:
         load_model(pose256, "detector")
     msg = str(err.value)
-    assert str(pose256) in msg and "expected a YOLOX detector" in msg
+    assert str(pose256) in msg and "expected a raw YOLOX export" in msg
+    assert "or an mmdeploy end2end detector" in msg
     assert "found inputs input float32[?,3,256,192]" in msg and "pass it as the pose model" in msg
     assert "\n" not in msg
 
@@ -42,7 +43,8 @@ def test_detector_given_as_pose(tmp_path):
     with pytest.raises(ModelError) as err:
         load_model(det, "pose")
     msg = str(err.value)
-    assert "expected an RTMPose/DWPose SimCC model" in msg and "output float32[1,3549,85]" in msg
+    assert "expected an RTMPose/DWPose/RTMW SimCC model" in msg
+    assert "output float32[1,3549,85]" in msg
     assert "pass it as the detector" in msg
 
 
@@ -62,7 +64,8 @@ def test_signatures_read_from_models(tmp_path, pose384):
 
 def test_real_yolox_nano_signature(yolox_nano):
     _, io = load_model(yolox_nano, "detector")
-    assert (io.input_name, io.output_name, io.input_size) == ("images", "output", 416)
+    assert (io.family, io.input_name, io.output_names, io.input_size) == (
+        "yolox", "images", ("output",), 416)
 
 
 @pytest.mark.parametrize("which", ["det", "pose"])

@@ -15,7 +15,7 @@ import pytest
 
 from engines.backends import BACKENDS, Backend, Job
 from engines.backends.onnxruntime import OnnxRuntimeBackend
-from engines.detector import YOLOX
+from engines.detectors import YOLOX
 from engines.overlap import FrameRunner, OverlappedWholeBody
 from engines.pipeline import STAGES, FrameResult, WholeBody
 from engines.pose import RTMPose

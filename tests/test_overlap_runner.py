@@ -12,7 +12,7 @@ import pytest
 
 from engines.backends import Backend
 from engines.backends.onnxruntime import OnnxRuntimeBackend
-from engines.detector import YOLOX
+from engines.detectors import YOLOX
 from engines.overlap import FrameRunner, use_overlap
 from engines.pipeline import FrameResult, WholeBody
 from engines.pose import RTMPose

@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from engines.detector import YOLOX
+from engines.detectors import YOLOX
 from engines.models import load_model
 from engines.pipeline import WholeBody
 from engines.pose import RTMPose

@@ -11,7 +11,7 @@ import pytest
 
 import app.cli as cli
 from calibration.batcher import ImageBatcher
-from engines.detector import YOLOX
+from engines.detectors import YOLOX
 from engines.models import load_model
 from engines.pipeline import build_pipeline
 from engines.pose import RTMPose

@@ -17,7 +17,7 @@ import app.cli as cli
 from engines import device
 from engines.backends import BACKENDS
 from engines.backends.onnxruntime import OnnxRuntimeBackend
-from engines.detector import YOLOX
+from engines.detectors import YOLOX
 from engines.errors import ModelError, UserError
 from engines.models import load_model
 from engines.pose import RTMPose
@@ -98,7 +98,7 @@ def test_opt_batch_is_clipped_to_max_and_static_models_need_no_profile(fake, pos
     meta = build(det_onnx, tmp_path / "d.engine", "fp32", max_batch=8)
     assert fake.builds[-1]["profiles"] == [{"images": [[1, 3, 64, 64]] * 3}]
     assert (meta.kind, meta.color, meta.mean, meta.max_batch) == ("detector", "BGR", None, 1)
-    static = make_pose_onnx(tmp_path / "static.onnx", POSE_SIZE, dynamic_batch=False)
+    static = make_pose_onnx(tmp_path / "static.onnx", POSE_SIZE, batch=1)
     assert build(static, tmp_path / "s.engine", max_batch=8).max_batch == 1
 
 

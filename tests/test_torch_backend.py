@@ -23,7 +23,7 @@ from app.cli import main  # noqa: E402
 from engines.backends import create_backend  # noqa: E402
 from engines.backends.onnxruntime import OnnxRuntimeBackend  # noqa: E402
 from engines.backends.torch import OnnxGraph, TorchBackend  # noqa: E402
-from engines.detector import YOLOX  # noqa: E402
+from engines.detectors import YOLOX  # noqa: E402
 from engines.errors import ModelError, UserError  # noqa: E402
 from engines.models import load_model  # noqa: E402
 from engines.pose import RTMPose  # noqa: E402
@@ -95,7 +95,7 @@ def test_yolox_nano_matches_onnxruntime(yolox_nano):
     blob, ratio = detector.preprocess(image)
     raw_twin, raw_ort = twin({"images": blob}), ort({"images": blob})
     assert max_diff(raw_twin, raw_ort) < 2e-3
-    got, want = (detector.postprocess(raw["output"][0], ratio) for raw in (raw_twin, raw_ort))
+    got, want = (detector.postprocess(raw, ratio) for raw in (raw_twin, raw_ort))
     assert len(want) == 4
     np.testing.assert_allclose(got.boxes, want.boxes, atol=0.1)
     np.testing.assert_allclose(got.scores, want.scores, atol=1e-4)
@@ -287,10 +287,10 @@ def test_bad_files_are_model_errors(tmp_path, model_dir):
     with pytest.raises(ModelError, match="loads .onnx, .pth or .pt"):
         TorchBackend(tmp_path / "model.tflite", device="cpu")
     bad = onnx.load(str(make_pose_onnx(model_dir / "pose_op.onnx", (48, 64))))
-    bad.graph.node[1].op_type = "NonMaxSuppression"
+    bad.graph.node[1].op_type = "RoiAlign"
     bad.graph.node.append(helper.make_node("Foo", ["simcc_x"], ["z"], domain="com.example"))
     onnx.save(bad, str(tmp_path / "ops.onnx"))
-    with pytest.raises(ModelError, match=r"cannot run ONNX op\(s\) NonMaxSuppression, "
+    with pytest.raises(ModelError, match=r"cannot run ONNX op\(s\) RoiAlign, "
                                          r"com.example.Foo \(use --backend onnxruntime\)"):
         TorchBackend(tmp_path / "ops.onnx", device="cpu")
 

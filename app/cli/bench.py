@@ -149,8 +149,12 @@ def model_table(pipeline: WholeBody, path: str, runs: int, warmup: int,
     crop = pipeline.pose.preprocess(image, boxes).blob
     det, pose = pipeline.detector, pipeline.pose
     w, h = pose.input_size
-    runs_of = [("detector", det, 1, {det.input_name: blob}, f"{det.input_size}x{det.input_size}")]
+    runs_of = [("detector", det, 1, det.feeds(blob), f"{det.input_size}x{det.input_size}")]
     for batch in pose_batches:
+        if pose.static_batch is not None and batch != pose.static_batch:
+            print(f"pose batch {batch}: left out, {pose.backend.path.name} takes exactly "
+                  f"{pose.static_batch} crop(s) per call")
+            continue
         if pose.backend.max_batch is not None and batch > pose.backend.max_batch:
             print(f"pose batch {batch}: left out, {pose.backend.path.name} takes at most "
                   f"{pose.backend.max_batch} person(s) per call")

@@ -6,10 +6,11 @@ from pathlib import Path
 
 from engines.errors import UserError
 
-from .common import positive_int
+from .common import add_detector_file_args, positive_int
 
 DESCRIPTION = """\
-Build a TensorRT engine for this GPU from a YOLOX detector or a DWPose/RTMPose ONNX model.
+Build a TensorRT engine for this GPU from a detector (raw YOLOX or mmdeploy end2end) or a
+DWPose/RTMPose/RTMW ONNX model.
 The engine file starts with a small JSON header (model kind, input size, normalisation,
 precision, TensorRT version, GPU, source ONNX + sha256); an engine built by another TensorRT
 or for another GPU is rebuilt from that ONNX when it is loaded. Needs an NVIDIA GPU and
@@ -30,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                               description=DESCRIPTION, epilog=EPILOG,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--onnx", type=Path, required=True, metavar="M.onnx",
-                   help="YOLOX detector or SimCC pose model")
+                   help="detector (raw YOLOX or end2end) or SimCC pose model")
     p.add_argument("--output", type=Path, required=True, metavar="M.engine",
                    help="engine file to write (replaced only once the build succeeds)")
     precision = p.add_mutually_exclusive_group()
@@ -50,7 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--calib-max-images", type=positive_int, default=512, metavar="N",
                    help="INT8: at most this many images/frames (default: %(default)s)")
     p.add_argument("--det", type=Path, metavar="D.onnx",
-                   help="INT8 pose model: YOLOX ONNX that finds the persons to crop "
+                   help="INT8 pose model: detector ONNX that finds the persons to crop "
                         "(default: each whole frame is one person box)")
     p.add_argument("--max-batch", type=positive_int, default=8, metavar="N",
                    help="largest batch (persons per call) of a dynamic-batch pose model "
@@ -63,6 +64,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="TensorRT timing cache: reused when it exists, saved after the build "
                         "(makes later builds much faster)")
     p.add_argument("--verbose", action="store_true", help="TensorRT INFO messages")
+    add_detector_file_args(p)
     p.set_defaults(func=run)
 
 
@@ -89,11 +91,11 @@ def run(args: argparse.Namespace) -> int:
         if args.det is not None:
             from calibration.batcher import detector_boxes
 
-            find_boxes = detector_boxes(args.det)
+            find_boxes = detector_boxes(args.det, args.det_size, args.det_norm)
     meta = build_engine(args.onnx, args.output, args.precision, args.max_batch, args.opt_batch,
                         args.workspace, args.timing_cache, args.calib_images, calib_cache,
                         args.calib_batch, args.calib_max_images, find_boxes,
-                        verbose=args.verbose)
+                        verbose=args.verbose, det_size=args.det_size, det_norm=args.det_norm)
     w, h = meta.input_size
     print(f"{args.output}: {meta.precision.upper()} {meta.kind} engine, input {w}x{h}, "
           f"batch up to {meta.max_batch}, TensorRT {meta.tensorrt}, {meta.gpu.describe()}")

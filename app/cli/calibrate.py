@@ -5,13 +5,14 @@ import argparse
 from pathlib import Path
 
 from .build import check_onnx
-from .common import positive_int
+from .common import add_detector_file_args, positive_int
 
 DESCRIPTION = """\
 Calibrate an ONNX model for TensorRT INT8 on your own images (a folder) or frames of a video,
-with the same preprocessing as the app (YOLOX letterbox for a detector, RTMPose person crops
-for a pose model), and write the calibration cache that 'dwpose build --int8 --calib-cache'
-reads. Needs an NVIDIA GPU and TensorRT 10 (TensorRT 11 has no calibrator)."""
+with the same preprocessing as the app (the letterbox and normalisation of the detector's
+family, RTMPose person crops for a pose model), and write the calibration cache that
+'dwpose build --int8 --calib-cache' reads. Needs an NVIDIA GPU and TensorRT 10 (TensorRT 11
+has no calibrator)."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -20,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                               description=DESCRIPTION,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--onnx", type=Path, required=True, metavar="M.onnx",
-                   help="YOLOX detector or SimCC pose model to calibrate")
+                   help="detector (raw YOLOX or end2end) or SimCC pose model to calibrate")
     p.add_argument("--images", required=True, metavar="DIR_OR_VIDEO",
                    help="folder of images or a video file (a few hundred varied frames)")
     p.add_argument("--cache", type=Path, required=True, metavar="OUT.cache",
@@ -32,10 +33,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="at most this many images/frames, picked at random (default: "
                         "%(default)s)")
     p.add_argument("--det", type=Path, metavar="D.onnx",
-                   help="pose model: YOLOX ONNX that finds the persons to crop "
+                   help="pose model: detector ONNX that finds the persons to crop "
                         "(default: each whole frame is one person box)")
     p.add_argument("--workspace", type=positive_int, default=1024, metavar="MB",
                    help="builder workspace limit in MiB (default: %(default)s)")
+    add_detector_file_args(p)
     p.set_defaults(func=run)
 
 
@@ -51,9 +53,10 @@ def run(args: argparse.Namespace) -> int:
         from calibration.batcher import detector_boxes
 
         check_onnx(args.det, "--det")
-        find_boxes = detector_boxes(args.det)
+        find_boxes = detector_boxes(args.det, args.det_size, args.det_norm)
     build_engine(args.onnx, None, "int8", workspace_mb=args.workspace,
                  calib_images=args.images, calib_cache=args.cache, calib_batch=args.batch,
-                 calib_max_images=args.max_images, find_boxes=find_boxes, recalibrate=True)
+                 calib_max_images=args.max_images, find_boxes=find_boxes, recalibrate=True,
+                 det_size=args.det_size, det_norm=args.det_norm)
     print(f"wrote calibration cache {args.cache}")
     return 0

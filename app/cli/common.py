@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from engines.backends import BACKENDS
 from engines.errors import UserError
@@ -18,7 +19,8 @@ def positive_int(text: str) -> int:
 def add_pipeline_args(parser: argparse.ArgumentParser) -> None:
     models = parser.add_argument_group("models")
     models.add_argument("--det", metavar="D.onnx",
-                        help="YOLOX detector: a path or a release name from 'dwpose fetch --list' "
+                        help="person detector: a path or a release name from 'dwpose fetch "
+                             "--list'; a raw YOLOX export or an mmdeploy end2end detector "
                              "(default: yolox_l, downloaded into the cache on first use)")
     models.add_argument("--pose", metavar="P.onnx",
                         help="DWPose/RTMPose SimCC model: a path or a release name "
@@ -48,13 +50,26 @@ def add_pipeline_args(parser: argparse.ArgumentParser) -> None:
                          help="ONNX Runtime intra-op threads, 0 = one per core (default: 0)")
 
     det = parser.add_argument_group("detector")
+    add_detector_file_args(det)
     det.add_argument("--score-thr", type=float, default=0.3,
                      help="person score threshold (official: %(default)s)")
     det.add_argument("--nms-thr", type=float, default=0.45,
-                     help="NMS IoU threshold (official: %(default)s)")
+                     help="NMS IoU threshold of a raw YOLOX detector (official: %(default)s); "
+                          "end2end detectors run the NMS inside their graph")
     det.add_argument("--det-interval", type=positive_int, metavar="N",
                      help="run the detector every N frames; in between, boxes follow the "
                           "previous keypoints (default: 1 for files, 7 for cameras)")
+
+
+def add_detector_file_args(group) -> None:
+    """``--det-size`` / ``--det-norm``: what an end2end detector file may leave open."""
+    group.add_argument("--det-size", type=positive_int, metavar="S",
+                       help="input size S (SxS) of a detector whose file leaves it symbolic "
+                            "(default: its registry entry, else 640)")
+    group.add_argument("--det-norm", choices=("yolox", "rtmdet"),
+                       help="input normalisation of an end2end detector: yolox = BGR 0-255, "
+                            "rtmdet = BGR mean/std (default: what the file says: its "
+                            "pipeline.json, registry entry or head names)")
 
 
 def resolve_models(args: argparse.Namespace) -> tuple[str, str]:
@@ -89,6 +104,9 @@ def pipeline_from_args(args: argparse.Namespace, live: bool) -> WholeBody:
     det_path, pose_path = resolve_models(args)
     options = backend_options(args)
     interval = args.det_interval or (7 if live else 1)
-    return build_pipeline(det_path, pose_path, backend=args.backend, det_interval=interval,
-                          whole_image_fallback=not live, score_thr=args.score_thr,
-                          nms_thr=args.nms_thr, **options)
+    pipeline = build_pipeline(det_path, pose_path, backend=args.backend, det_interval=interval,
+                              whole_image_fallback=not live, score_thr=args.score_thr,
+                              nms_thr=args.nms_thr, det_size=args.det_size,
+                              det_norm=args.det_norm, cache_dir=args.cache_dir, **options)
+    print(f"dwpose: {pipeline.describe()}", file=sys.stderr)
+    return pipeline

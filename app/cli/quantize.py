@@ -8,15 +8,15 @@ from pathlib import Path
 
 from engines.errors import UserError
 
-from .common import positive_int
+from .common import add_detector_file_args, positive_int
 
 DESCRIPTION = """\
-Quantize a YOLOX detector or a SimCC pose ONNX model to INT8 for ONNX Runtime on the CPU
-(static quantization: uint8 activations, int8 weights per channel). Activation ranges are
-calibrated on frames of your video or folder of images, with the app's own preprocessing
-(YOLOX letterbox, or RTMPose person crops found by --det). A part of the frames is held out:
-on it, the INT8 model is compared with the FP32 one (keypoint distance and PCK for a pose
-model, box IoU for a detector), and both are timed. The result loads anywhere an .onnx does:
+Quantize a detector (raw YOLOX or end2end) or a SimCC pose ONNX model to INT8 for ONNX
+Runtime on the CPU (static quantization: uint8 activations, int8 weights per channel).
+Activation ranges are calibrated on frames of your video or folder of images, with the app's
+own preprocessing (the detector's letterbox, or RTMPose person crops found by --det). A part
+of the frames is held out: on it, the INT8 model is compared with the FP32 one (keypoint
+distance and PCK for a pose model, box IoU for a detector), and both are timed. The result loads anywhere an .onnx does:
 dwpose predict --pose model.int8.onnx"""
 
 EPILOG = """\
@@ -34,13 +34,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                               description=DESCRIPTION, epilog=EPILOG,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--onnx", type=Path, required=True, metavar="M.onnx",
-                   help="FP32 YOLOX detector or SimCC pose model")
+                   help="FP32 detector or SimCC pose model")
     p.add_argument("--images", required=True, metavar="DIR_OR_VIDEO",
                    help="folder of images or a video: calibration and held-out frames")
     p.add_argument("--output", type=Path, metavar="OUT.onnx",
                    help="INT8 model to write (default: <model>.int8.onnx beside it)")
     p.add_argument("--det", type=Path, metavar="D.onnx",
-                   help="pose model: YOLOX ONNX that finds the persons to crop "
+                   help="pose model: detector ONNX that finds the persons to crop "
                         "(default: each whole frame is one person box)")
     p.add_argument("--format", default="qdq", choices=FORMATS,
                    help="quantized graph format (default: %(default)s, slightly faster than "
@@ -55,6 +55,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--batch", type=positive_int, default=8,
                    help="calibration batch size (default: %(default)s)")
     p.add_argument("--json", type=Path, metavar="OUT.json", help="also write the report")
+    add_detector_file_args(p)
     p.set_defaults(func=run)
 
 
@@ -64,7 +65,7 @@ def _progress(count: int) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from calibration.batcher import ImageBatcher, detector_boxes
-    from engines.detector import YOLOX
+    from engines.detectors import load_detector
     from engines.models import load_model
     from engines.pose import RTMPose
     from engines.quantize import detector_agreement, pose_agreement, quantize, speed
@@ -77,9 +78,11 @@ def run(args: argparse.Namespace) -> int:
     if output.resolve() == args.onnx.resolve():
         raise UserError(f"--output {output}: would overwrite the FP32 model")
     kind = inspect_onnx(args.onnx).kind
-    find_boxes = detector_boxes(args.det) if args.det and kind == "pose" else None
+    find_boxes = (detector_boxes(args.det, args.det_size, args.det_norm)
+                  if args.det and kind == "pose" else None)
     frames = ImageBatcher(args.images, args.onnx, batch_size=args.batch,
-                          max_images=args.frames + args.holdout, find_boxes=find_boxes)
+                          max_images=args.frames + args.holdout, find_boxes=find_boxes,
+                          det_size=args.det_size, det_norm=args.det_norm)
     holdout = min(args.holdout, len(frames.items) // 2)
     if holdout == 0:
         raise UserError(f"--images {args.images}: need at least 2 frames (calibration and "
@@ -91,14 +94,13 @@ def run(args: argparse.Namespace) -> int:
     print(f"\nwrote {output} ({output.stat().st_size / 2**20:.1f} MB, "
           f"FP32 {args.onnx.stat().st_size / 2**20:.1f} MB)")
 
-    fp32, _ = load_model(args.onnx, kind, device="cpu")
-    int8, _ = load_model(output, kind, device="cpu")
     sample = next(iter(held.images()))
     report = {"model": str(args.onnx), "int8": str(output), "kind": kind,
               "format": args.format, "method": args.method,
               "calibration_frames": len(calib.items), "holdout_frames": holdout}
     if kind == "pose":
-        ref, new = RTMPose(fp32), RTMPose(int8)
+        ref, new = (RTMPose(load_model(path, "pose", device="cpu")[0])
+                    for path in (args.onnx, output))
         boxes = find_boxes(sample)[:1] if find_boxes else [[0, 0, *sample.shape[1::-1]]]
         blob = ref.preprocess(sample, boxes).blob
         agreement = pose_agreement(ref, new, held.images(), find_boxes)
@@ -107,7 +109,8 @@ def run(args: argparse.Namespace) -> int:
                    f"{agreement.pck[0.05]:.1%}, PCK@0.01 {agreement.pck[0.01]:.1%}, "
                    f"mean |score difference| {agreement.score_diff:.3f}")
     else:
-        ref, new = YOLOX(fp32), YOLOX(int8)
+        ref, new = (load_detector(path, size=args.det_size, norm=args.det_norm, device="cpu")
+                    for path in (args.onnx, output))
         blob = ref.preprocess(sample)[0]
         agreement = detector_agreement(ref, new, held.images())
         summary = (f"{agreement.boxes} FP32 box(es) on {agreement.images} frame(s): "

@@ -60,8 +60,14 @@ def build_parser() -> argparse.ArgumentParser:
                      help="mirror (selfie) view (default: on)")
     models = p.add_argument_group("models")
     models.add_argument("--det", metavar="D.onnx",
-                        help="YOLOX detector: release name ('dwpose fetch --list') or path "
-                             "(default: yolox_l)")
+                        help="person detector: release name ('dwpose fetch --list') or path "
+                             "of a raw YOLOX or end2end ONNX (default: yolox_l)")
+    models.add_argument("--det-size", type=positive_int, metavar="S",
+                        help="input size of a detector file that leaves it symbolic "
+                             "(default: its registry entry, else 640)")
+    models.add_argument("--det-norm", choices=("yolox", "rtmdet"),
+                        help="normalisation of an end2end detector: yolox = BGR 0-255, rtmdet = "
+                             "BGR mean/std (default: what the file says)")
     models.add_argument("--pose", metavar="P.onnx",
                         help="DWPose model: release name or path (default: dw-ll_ucoco_384)")
     models.add_argument("--backend", choices=sorted(BACKENDS),
@@ -104,8 +110,8 @@ def overrides_from(args: argparse.Namespace) -> dict[str, Any]:
             out.update(source_kind="video", video=args.source)
     if args.resolution is not None:
         out["resolution"] = "" if args.resolution.lower() == "native" else args.resolution
-    for name in ("loop", "mirror", "det", "pose", "backend", "pipeline", "profile",
-                 "capture_dir", "auto_capture"):
+    for name in ("loop", "mirror", "det", "pose", "det_size", "det_norm", "backend", "pipeline",
+                 "profile", "capture_dir", "auto_capture"):
         value = getattr(args, name)
         if value is not None:
             out[name] = value

@@ -20,7 +20,8 @@ ORGANIZATION = APPLICATION = "dwpose-guide"
 #: Source kinds of :class:`Settings.source_kind`.
 SOURCE_KINDS = ("camera", "video", "images")
 #: The allowed values of the fields that have a fixed set of them.
-CHOICES = {"source_kind": SOURCE_KINDS, "pipeline": PIPELINE_MODES}
+CHOICES = {"source_kind": SOURCE_KINDS, "pipeline": PIPELINE_MODES,
+           "det_norm": ("", "yolox", "rtmdet")}
 
 
 def default_capture_dir() -> str:
@@ -42,6 +43,8 @@ class Settings:
     pipeline: str = "auto"  # serial or overlapped models: one of PIPELINE_MODES
     det: str = DEFAULT_MODELS["detector"]  # release name or path
     pose: str = DEFAULT_MODELS["pose"]
+    det_size: int = 0  # input size of a detector file that leaves it open; 0 = its default
+    det_norm: str = ""  # end2end detector normalisation ("yolox", "rtmdet"); "" = the file's
     profile: str = "full_body"
     stats_overlay: bool = True  # FPS and per-stage latency
     check_list: bool = True

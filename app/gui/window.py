@@ -398,7 +398,8 @@ class MainWindow(QMainWindow):
                 self._models_failed(str(exc))
                 return
         self._refresh_model_labels()
-        self.inference.set_models(ModelSpec(paths[0], paths[1], s.backend, s.pipeline))
+        self.inference.set_models(ModelSpec(paths[0], paths[1], s.backend, s.pipeline,
+                                            s.det_size or None, s.det_norm or None))
 
     def _refresh_model_labels(self) -> None:
         for combo, stage in ((self.panel.det, "detector"), (self.panel.pose, "pose")):

@@ -99,20 +99,24 @@ class Processed:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """The models to run: two existing files, a runtime (a key of ``BACKENDS``) and how to run
-    them (one of ``engines.overlap.PIPELINE_MODES``)."""
+    """The models to run: two existing files, a runtime (a key of ``BACKENDS``), how to run
+    them (one of ``engines.overlap.PIPELINE_MODES``) and what a detector file may leave open
+    (``--det-size``, ``--det-norm``; None: the file's or registry's own)."""
 
     det: str
     pose: str
     backend: str = "onnxruntime"
     pipeline: str = "auto"
+    det_size: int | None = None
+    det_norm: str | None = None
 
 
 def load_pipeline(spec: ModelSpec) -> FrameRunner[Packet]:
     """The shared pipeline, set up for a live view (tracking, no whole-image fallback), run
     serially or overlapped as ``spec.pipeline`` says."""
     pipeline = build_pipeline(spec.det, spec.pose, backend=spec.backend,
-                              det_interval=LIVE_DET_INTERVAL, whole_image_fallback=False)
+                              det_interval=LIVE_DET_INTERVAL, whole_image_fallback=False,
+                              det_size=spec.det_size, det_norm=spec.det_norm)
     return FrameRunner(pipeline, spec.pipeline)
 
 
@@ -270,7 +274,8 @@ class InferenceThread(QThread):
             log.warning("models not loaded", exc_info=True)
             self.models_state.emit("failed", f"models not loaded: {exc}")
             return
-        self.models_state.emit("loaded", f"models loaded ({self.runner.kind} pipeline)")
+        self.models_state.emit("loaded", f"models loaded ({self.runner.kind} pipeline): "
+                                         f"{self.runner.pipeline.describe()}")
 
     def _unload(self) -> None:
         if self.runner is not None:

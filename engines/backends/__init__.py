@@ -4,7 +4,7 @@ from __future__ import annotations
 import importlib
 from pathlib import Path
 
-from .base import Backend, DoneJob, Job, TensorSpec
+from .base import Backend, DoneJob, Job, TensorSpec, float32_outputs
 
 #: ``--backend`` name -> "module:Class", imported lazily so a missing runtime costs nothing.
 BACKENDS: dict[str, str] = {
@@ -23,4 +23,5 @@ def create_backend(name: str, path: str | Path, **options) -> Backend:
     return cls(path, **options)
 
 
-__all__ = ["BACKENDS", "Backend", "DoneJob", "Job", "TensorSpec", "create_backend"]
+__all__ = ["BACKENDS", "Backend", "DoneJob", "Job", "TensorSpec", "create_backend",
+           "float32_outputs"]

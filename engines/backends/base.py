@@ -5,6 +5,10 @@ Besides the blocking ``infer``, every backend has ``submit``: it queues one batc
 and return at once, so two models (two backends, two streams) run at the same time and the
 host keeps working meanwhile (``engines.overlap``). The default ``submit`` here simply runs
 ``infer``: correct for every runtime, concurrent for none (``asynchronous`` is False).
+
+Dtypes: callers feed float32 blobs whatever the model's precision; a backend casts each feed
+to the dtype its model declares (``cast_feeds``) and returns float outputs as float32
+(``float32_outputs``), so FP16 files (float16 input and outputs) run unchanged.
 """
 from __future__ import annotations
 
@@ -33,6 +37,12 @@ class TensorSpec:
         """Whether an array of ``shape`` fits (same rank, equal on every static axis)."""
         return len(shape) == len(self.shape) and all(
             want is None or got == want for got, want in zip(shape, self.shape))
+
+
+def float32_outputs(outputs: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``outputs`` with float16 arrays widened to float32 (other dtypes as they are)."""
+    return {name: a.astype(np.float32) if a.dtype == np.float16 else a
+            for name, a in outputs.items()}
 
 
 class Job(ABC):
@@ -79,6 +89,12 @@ class Backend(ABC):
     @abstractmethod
     def infer(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Run one batch; ``feeds`` maps input names to arrays, the result maps output names."""
+
+    def cast_feeds(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """``feeds`` as contiguous arrays of the dtypes the model declares for its inputs."""
+        dtypes = {t.name: t.dtype for t in self.inputs}
+        return {name: np.ascontiguousarray(a, dtype=dtypes.get(name, np.asarray(a).dtype))
+                for name, a in feeds.items()}
 
     def submit(self, feeds: Mapping[str, np.ndarray]) -> Job:
         """Queue one batch; ``result()`` of the returned job waits for it.

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..device import has_cuda
 from ..errors import ModelError
-from .base import Backend, TensorSpec
+from .base import Backend, TensorSpec, float32_outputs
 
 _ORT_DTYPES = {
     "tensor(float)": np.float32,
@@ -78,5 +78,5 @@ class OnnxRuntimeBackend(Backend):
         return self.session.get_providers()
 
     def infer(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        results = self.session.run(self._output_names, dict(feeds))
-        return dict(zip(self._output_names, results))
+        results = self.session.run(self._output_names, self.cast_feeds(feeds))
+        return float32_outputs(dict(zip(self._output_names, results)))

@@ -9,6 +9,11 @@ the whole device), so another engine's stream keeps running. GPU time per call i
 with CUDA events (``last_gpu_ms``). One job is in flight per engine: the host buffers are
 shared, so ``submit`` first completes the previous job.
 
+Outputs whose shape depends on the data (the ``dets`` / ``labels`` of an end2end detector, whose
+NMS keeps a varying number of boxes) have no size before the engine runs: TensorRT asks an
+``IOutputAllocator`` (``_OutputBuffers``) for their memory during ``execute_async_v3`` and
+tells it their shape, and their copies back are queued with that shape.
+
 An engine only runs under the TensorRT version and on the GPU model it was built for. The
 engine header (``engines.trt.metadata``) records both, so a mismatch is reported clearly and,
 when the source ONNX model still exists, the engine is rebuilt in place. Given an ``.onnx``
@@ -16,6 +21,7 @@ file, the backend builds (once) and then reuses ``<model>.<precision>.engine`` b
 """
 from __future__ import annotations
 
+import functools
 import sys
 import threading
 from collections.abc import Mapping
@@ -26,7 +32,7 @@ import numpy as np
 from ..errors import ModelError, UserError
 from ..trt.metadata import EngineMetadata, file_sha256, unpack_engine
 from ..trt.runtime import CudaContext, import_cuda, import_tensorrt
-from .base import Backend, Job, TensorSpec
+from .base import Backend, Job, TensorSpec, float32_outputs
 
 
 def _log(message: str) -> None:
@@ -113,42 +119,63 @@ class TensorRTBackend(Backend):
         return unpack_engine(self.path.read_bytes(), self.path)
 
     def _discover(self) -> None:
-        """Find the I/O tensors by name, with the largest shapes the profile allows."""
+        """Find the I/O tensors by name, with the largest shapes the profile allows.
+
+        An input axis the profile fixes (min = max: a detector's image size) is reported
+        static; outputs still unsized at the largest inputs are data-dependent.
+        """
         trt, engine = self.trt, self.engine
         self._max_shapes: dict[str, tuple[int, ...]] = {}
+        self._dynamic: list[str] = []  # data-dependent outputs
         for i in range(engine.num_io_tensors):
             name = engine.get_tensor_name(i)
             shape = tuple(engine.get_tensor_shape(name))
-            spec = TensorSpec(name, tuple(d if d >= 0 else None for d in shape),
-                              np.dtype(trt.nptype(engine.get_tensor_dtype(name))))
+            dtype = np.dtype(trt.nptype(engine.get_tensor_dtype(name)))
             if engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT:
-                self.inputs.append(spec)
+                declared = tuple(d if d >= 0 else None for d in shape)
                 if -1 in shape:
-                    shape = tuple(engine.get_tensor_profile_shape(name, 0)[2])
+                    low, _, high = (tuple(s) for s in engine.get_tensor_profile_shape(name, 0))
+                    declared = tuple(h if d is None and lo == h else d
+                                     for d, lo, h in zip(declared, low, high))
+                    shape = high
                     if not self.context.set_input_shape(name, shape):
                         raise ModelError(f"{self.path}: cannot set {name!r} to {shape}")
+                self.inputs.append(TensorSpec(name, declared, dtype))
                 self._max_shapes[name] = shape
             else:
-                self.outputs.append(spec)
+                self.outputs.append(TensorSpec(name, tuple(d if d >= 0 else None for d in shape),
+                                               dtype))
         for spec in self.outputs:
             shape = tuple(self.context.get_tensor_shape(spec.name))
             if any(d < 0 for d in shape):
-                raise ModelError(f"{self.path}: output {spec.name!r} has no fixed size {shape}")
-            self._max_shapes[spec.name] = shape
+                self._dynamic.append(spec.name)
+            else:
+                self._max_shapes[spec.name] = shape
         if not self.inputs or not self.outputs:
             raise ModelError(f"{self.path}: engine has no inputs or no outputs")
 
     def _allocate(self) -> None:
-        """Pinned host + device buffer per tensor (largest batch), one stream, three events."""
+        """Pinned host + device buffer per tensor (largest batch), one stream, three events;
+        an output allocator for the data-dependent outputs."""
         cuda = self.cuda
         self._host: dict[str, np.ndarray] = {}
         self._device: dict[str, object] = {}
         for spec in self.inputs + self.outputs:
+            if spec.name in self._dynamic:
+                continue
             size = int(np.prod(self._max_shapes[spec.name]))
             self._host[spec.name] = cuda.pagelocked_empty(size, spec.dtype)
             self._device[spec.name] = cuda.mem_alloc(max(size * spec.dtype.itemsize, 1))
         self.stream = cuda.Stream()
         self._start, self._end, self._done = cuda.Event(), cuda.Event(), cuda.Event()
+        self._buffers = None
+        if self._dynamic:
+            self._buffers = _output_buffers_class(self.trt)(
+                cuda, {s.name: s.dtype for s in self.outputs if s.name in self._dynamic})
+            for name in self._dynamic:
+                if not self.context.set_output_allocator(name, self._buffers):
+                    raise ModelError(f"{self.path}: TensorRT refused the output allocator of "
+                                     f"{name!r}")
 
     @property
     def max_batch(self) -> int | None:
@@ -199,8 +226,9 @@ class TensorRTBackend(Backend):
             cuda.memcpy_htod_async(self._device[name], host, stream)
         outputs = {}
         for spec in self.outputs:
-            shape = tuple(context.get_tensor_shape(spec.name))
-            outputs[spec.name] = self._host[spec.name][:int(np.prod(shape))].reshape(shape)
+            if spec.name not in self._dynamic:
+                shape = tuple(context.get_tensor_shape(spec.name))
+                outputs[spec.name] = self._host[spec.name][:int(np.prod(shape))].reshape(shape)
         for name, buffer in self._device.items():
             context.set_tensor_address(name, int(buffer))
         self._start.record(stream)
@@ -208,8 +236,13 @@ class TensorRTBackend(Backend):
             stream.synchronize()
             raise ModelError(f"{self.path}: TensorRT failed to run the engine")
         self._end.record(stream)
+        devices = dict(self._device)
+        if self._buffers is not None:  # sized and shaped by TensorRT during the call
+            for name in self._dynamic:
+                outputs[name], devices[name] = self._buffers.host_view(name)
         for name, host in outputs.items():
-            cuda.memcpy_dtoh_async(host, self._device[name], stream)
+            if host.size:
+                cuda.memcpy_dtoh_async(host, devices[name], stream)
         self._done.record(stream)
         return outputs
 
@@ -220,7 +253,7 @@ class TensorRTBackend(Backend):
         """
         self._done.synchronize()
         self.last_gpu_ms = job.elapsed_ms = self._start.time_till(self._end)
-        job.outputs = {name: host.copy() for name, host in job.outputs.items()}
+        job.outputs = float32_outputs({name: host.copy() for name, host in job.outputs.items()})
         job.finished = True
         self._inflight = None
 
@@ -232,8 +265,59 @@ class TensorRTBackend(Backend):
             for buffer in self._device.values():
                 buffer.free()
             self._device = {}
+            if self._buffers is not None:
+                self._buffers.free()
             self.context = self.engine = None
         self._gpu_context.close()
+
+
+@functools.cache
+def _output_buffers_class(trt) -> type:
+    """``_OutputBuffers`` for the TensorRT module ``trt`` (its base class lives there)."""
+
+    class _OutputBuffers(trt.IOutputAllocator):
+        """The ``IOutputAllocator`` of an engine's data-dependent outputs: grows a device
+        buffer (and its pinned host twin) when TensorRT asks for more, and keeps the shape
+        TensorRT reports."""
+
+        def __init__(self, cuda, dtypes: dict[str, np.dtype]) -> None:
+            trt.IOutputAllocator.__init__(self)
+            self._cuda, self._dtypes = cuda, dtypes
+            self._device: dict[str, object] = {}
+            self._host: dict[str, np.ndarray] = {}
+            self._nbytes: dict[str, int] = {}
+            self.shapes: dict[str, tuple[int, ...]] = {}
+
+        def reallocate_output(self, tensor_name: str, memory: int, size: int,
+                              alignment: int) -> int:
+            if size > self._nbytes.get(tensor_name, 0):
+                if tensor_name in self._device:
+                    self._device[tensor_name].free()
+                dtype = self._dtypes[tensor_name]
+                count = -(-size // dtype.itemsize)
+                self._device[tensor_name] = self._cuda.mem_alloc(count * dtype.itemsize)
+                self._host[tensor_name] = self._cuda.pagelocked_empty(count, dtype)
+                self._nbytes[tensor_name] = count * dtype.itemsize
+            return int(self._device[tensor_name])
+
+        def reallocate_output_async(self, tensor_name: str, memory: int, size: int,
+                                    alignment: int, stream: int) -> int:
+            return self.reallocate_output(tensor_name, memory, size, alignment)
+
+        def notify_shape(self, tensor_name: str, shape) -> None:
+            self.shapes[tensor_name] = tuple(int(d) for d in shape)
+
+        def host_view(self, name: str) -> tuple[np.ndarray, object]:
+            """The host array the last call's output lands in, and its device buffer."""
+            shape = self.shapes[name]
+            return self._host[name][:int(np.prod(shape))].reshape(shape), self._device[name]
+
+        def free(self) -> None:
+            for buffer in self._device.values():
+                buffer.free()
+            self._device, self._host, self._nbytes = {}, {}, {}
+
+    return _OutputBuffers
 
 
 class _TensorRTJob(Job):

@@ -411,6 +411,61 @@ def _argmax(g, node, x):
     return torch.argmax(x, dim=axis, keepdim=keep)
 
 
+@_op("TopK")
+def _topk(g, node, x, k):
+    axis = node.attrs.get("axis", -1) % x.dim()
+    largest = bool(node.attrs.get("largest", 1))
+    # a stable sort: equal values keep the lower index first, as ONNX asks
+    values, indices = torch.sort(x, dim=axis, descending=largest, stable=True)
+    count = int(node.value(1, (x, k))[0])
+    return values.narrow(axis, 0, count), indices.narrow(axis, 0, count)
+
+
+@_op("NonZero")
+def _nonzero(g, node, x):
+    return torch.nonzero(x).transpose(0, 1).contiguous()  # [rank, N], row-major order
+
+
+def _iou(box: Tensor, others: Tensor) -> Tensor:
+    """IoU of one corner box [4] with [N, 4] (no "+1": ONNX NonMaxSuppression)."""
+    lt = torch.maximum(box[:2], others[:, :2])
+    rb = torch.minimum(box[2:], others[:, 2:])
+    inter = (rb - lt).clamp(min=0).prod(dim=1)
+    area = (box[2:] - box[:2]).prod()
+    areas = (others[:, 2:] - others[:, :2]).prod(dim=1)
+    return inter / (area + areas - inter)
+
+
+@_op("NonMaxSuppression")
+def _non_max_suppression(g, node, boxes, scores, *args):
+    """Greedy per batch and class, best score first (ties: lower index), on the host."""
+    limit, iou_thr, score_thr = (node.value(i, (boxes, scores, *args)) for i in (2, 3, 4))
+    limit = int(limit[0]) if limit is not None else 0
+    iou_thr = float(iou_thr[0]) if iou_thr is not None else 0.0
+    boxes, scores = boxes.float().cpu(), scores.float().cpu()
+    if node.attrs.get("center_point_box", 0):
+        centre, half = boxes[..., :2], boxes[..., 2:] / 2
+        boxes = torch.cat([centre - half, centre + half], dim=-1)
+    else:  # any diagonal pair of corners
+        boxes = torch.cat([torch.minimum(boxes[..., :2], boxes[..., 2:]),
+                           torch.maximum(boxes[..., :2], boxes[..., 2:])], dim=-1)
+    selected = []
+    for b in range(scores.shape[0]):
+        for c in range(scores.shape[1]):
+            row = scores[b, c]
+            order = torch.sort(row, descending=True, stable=True).indices
+            if score_thr is not None:
+                order = order[row[order] > float(score_thr[0])]
+            kept: list[int] = []
+            while order.numel() and len(kept) < limit:
+                best = int(order[0])
+                kept.append(best)
+                rest = order[1:]
+                order = rest[_iou(boxes[b, best], boxes[b, rest]) <= iou_thr]
+            selected += [(b, c, i) for i in kept]
+    return torch.tensor(selected, dtype=torch.int64).reshape(-1, 3)
+
+
 @_op("Softmax", "LogSoftmax")
 def _softmax(g, node, x):
     fn = torch.softmax if node.op == "Softmax" else torch.log_softmax
@@ -728,9 +783,10 @@ class TorchBackend(Backend):
         return [t.to(self.dtype) if t.is_floating_point() else t for t in inputs]
 
     def _forward(self, inputs: list[Tensor]) -> list[Tensor]:
-        """The model on device tensors; outputs cast to their declared dtypes."""
+        """The model on device tensors; float outputs as float32, others as declared."""
         outputs = self.model(*inputs)
-        return [o.to(_torch_dtype(s.dtype)) for o, s in zip(outputs, self.outputs)]
+        return [o.float() if o.is_floating_point() else o.to(_torch_dtype(s.dtype))
+                for o, s in zip(outputs, self.outputs)]
 
     def infer(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         return self.submit(feeds).result()

@@ -1,8 +1,10 @@
 """Build TensorRT engines from the ONNX models, in the style of TensorRT's Python samples.
 
 ``EngineBuilder`` parses an ONNX file (every parser error is printed), sets the precision,
-an optimization profile for a dynamic batch axis, an optional INT8 calibrator and a timing
-cache, builds the plan and writes it with its ``EngineMetadata`` header.
+an optimization profile for the dynamic axes (the pose batch; a detector's symbolic input
+size is fixed to the size it runs at), an optional INT8 calibrator and a timing cache, builds
+the plan and writes it with its ``EngineMetadata`` header, which records the input
+normalisation (for an end2end detector: the one its file or registry entry states).
 
 TensorRT 10: FP16 and INT8 are builder flags; INT8 scales come from an entropy calibrator.
 TensorRT 11: networks are strongly typed and the flags and the calibrator are gone, so FP16
@@ -19,6 +21,7 @@ from pathlib import Path
 
 import onnx
 
+from ..detectors import NORMALIZATIONS, YOLOX_NORM, create_detector, registry_hints
 from ..errors import ModelError, UserError
 from ..pose import MEAN_RGB, STD_RGB
 from .fp16 import convert_to_fp16
@@ -70,15 +73,24 @@ class EngineBuilder:
         self.onnx_path: Path | None = None
         self.strongly_typed = self.major >= 11
 
-    def create_network(self, onnx_path: str | Path, precision: str = "fp16") -> ModelInfo:
-        """Parse ``onnx_path``; with TensorRT 11 and FP16 the FP16-converted copy is parsed."""
+    def create_network(self, onnx_path: str | Path, precision: str = "fp16",
+                       det_size: int | None = None, det_norm: str | None = None) -> ModelInfo:
+        """Parse ``onnx_path``; with TensorRT 11 and FP16 the FP16-converted copy is parsed.
+
+        ``det_size`` / ``det_norm``: what a detector file leaves open (``load_detector``).
+        """
         trt = self.trt
         if precision not in PRECISIONS:
             raise UserError(f"precision {precision!r}: choose from {', '.join(PRECISIONS)}")
         if precision == "int8" and self.major >= 11:
             raise UserError(INT8_NEEDS_TRT10.format(version=trt.__version__))
         self.onnx_path = Path(onnx_path).resolve()
-        self.info = inspect_onnx(self.onnx_path)
+        det_size, size_source, registry_norm = registry_hints(self.onnx_path, det_size)
+        self.info = inspect_onnx(self.onnx_path, det_size, size_source)
+        self.norm = YOLOX_NORM
+        if self.info.kind == "detector":
+            self.norm = create_detector(self.info.signature, self.info.io, norm=det_norm,
+                                        registry_norm=registry_norm).norm
         flags = 0
         if self.strongly_typed:
             flags = 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
@@ -108,24 +120,38 @@ class EngineBuilder:
                          f"dtype {tensor.dtype}")
         return self.info
 
+    def _input_shape(self, tensor, batch: int) -> tuple[int, ...]:
+        """``tensor``'s shape at ``batch`` with its image axes at the size the model runs at
+        (a detector's symbolic input size is settled by ``check_detector``)."""
+        w, h = self.info.input_size
+        shape = (batch, *tuple(tensor.shape)[1:])
+        if len(shape) == 4:
+            shape = (batch, shape[1], shape[2] if shape[2] >= 0 else h,
+                     shape[3] if shape[3] >= 0 else w)
+        if any(d < 0 for d in shape[1:]):
+            raise ModelError(f"{self.onnx_path}: input {tensor.name!r} has dynamic axes "
+                             f"besides the batch and image size ({tuple(tensor.shape)})")
+        return shape
+
     def _batch_profile(self, max_batch: int, opt_batch: int) -> tuple[int, int]:
-        """Add the optimization profile of a dynamic batch axis; returns (max, opt) batch."""
+        """Add the optimization profile of the dynamic axes; returns (max, opt) batch."""
         static = self.info.static_batch
         if static is not None:
-            return static, static
-        if self.info.kind == "detector":  # the app sends one letterboxed image per call
+            max_batch = opt_batch = static
+        elif self.info.kind == "detector":  # the app sends one letterboxed image per call
             max_batch = opt_batch = 1
         opt_batch = max(1, min(opt_batch, max_batch))
+        if not any(-1 in tuple(self.network.get_input(i).shape)
+                   for i in range(self.network.num_inputs)):
+            return max_batch, opt_batch
         profile = self.builder.create_optimization_profile()
         for i in range(self.network.num_inputs):
             tensor = self.network.get_input(i)
-            rest = tuple(tensor.shape)[1:]
-            if any(d < 0 for d in rest):
-                raise ModelError(f"{self.onnx_path}: input {tensor.name!r} has dynamic axes "
-                                 f"besides the batch ({tuple(tensor.shape)}); export it with a "
-                                 "fixed image size")
-            profile.set_shape(tensor.name, (1, *rest), (opt_batch, *rest), (max_batch, *rest))
-            self.log(f"profile {tensor.name!r}: batch min 1, opt {opt_batch}, max {max_batch}")
+            low, opt, high = (self._input_shape(tensor, b) for b in (1, opt_batch, max_batch))
+            if static is not None:
+                low = opt = high
+            profile.set_shape(tensor.name, low, opt, high)
+            self.log(f"profile {tensor.name!r}: min {low}, opt {opt}, max {high}")
         if self.config.add_optimization_profile(profile) < 0:
             raise ModelError(f"{self.onnx_path}: TensorRT rejected the optimization profile")
         return max_batch, opt_batch
@@ -150,7 +176,7 @@ class EngineBuilder:
                 profile = self.builder.create_optimization_profile()
                 for i in range(self.network.num_inputs):
                     tensor = self.network.get_input(i)
-                    shape = (batch, *tuple(tensor.shape)[1:])
+                    shape = self._input_shape(tensor, batch)
                     profile.set_shape(tensor.name, shape, shape, shape)
                 config.set_calibration_profile(profile)
 
@@ -204,11 +230,12 @@ class EngineBuilder:
 
     def _metadata(self, precision: str, max_batch: int, opt_batch: int,
                   calib_cache: str | Path | None) -> EngineMetadata:
-        info, pose = self.info, self.info.kind == "pose"
+        info, pose, norm = self.info, self.info.kind == "pose", self.norm
         return EngineMetadata(
             kind=info.kind, input_name=info.input.name, input_size=info.input_size,
-            color="RGB" if pose else "BGR", mean=MEAN_RGB if pose else None,
-            std=STD_RGB if pose else None, split_ratio=info.io.split_ratio if pose else None,
+            color="RGB" if pose or norm.rgb else "BGR", mean=MEAN_RGB if pose else norm.mean,
+            std=STD_RGB if pose else norm.std, split_ratio=info.io.split_ratio if pose else None,
+            norm=None if pose else norm.name,
             precision=precision, max_batch=max_batch, opt_batch=opt_batch,
             workspace_mb=self.workspace_mb, tensorrt=str(self.trt.__version__),
             gpu_name=self.context.gpu.name,
@@ -229,19 +256,22 @@ def build_engine(onnx_path: str | Path, output: str | Path | None, precision: st
                  calib_images: str | Path | None = None, calib_cache: str | Path | None = None,
                  calib_batch: int = 8, calib_max_images: int = 512, find_boxes=None,
                  recalibrate: bool = False, verbose: bool = False,
-                 log: Callable[[str], None] = _stderr) -> EngineMetadata:
+                 log: Callable[[str], None] = _stderr, det_size: int | None = None,
+                 det_norm: str | None = None) -> EngineMetadata:
     """Parse, (calibrate,) build and write one engine; the whole ``dwpose build`` flow.
 
     INT8 uses ``calib_cache`` when it exists (unless ``recalibrate``), else calibrates on
-    ``calib_images`` (a folder or a video) and writes the cache.
+    ``calib_images`` (a folder or a video) and writes the cache. ``det_size`` / ``det_norm``:
+    what a detector file leaves open.
     """
     builder = EngineBuilder(workspace_mb, verbose, log=log)
     calibrator = None
     try:
-        builder.create_network(onnx_path, precision)
+        builder.create_network(onnx_path, precision, det_size, det_norm)
         if precision == "int8":
             calibrator = _calibrator(onnx_path, calib_images, calib_cache, calib_batch,
-                                     calib_max_images, find_boxes, recalibrate)
+                                     calib_max_images, find_boxes, recalibrate, det_size,
+                                     det_norm)
         return builder.create_engine(output, precision, max_batch, opt_batch, calibrator,
                                      timing_cache, calib_cache)
     finally:
@@ -251,7 +281,8 @@ def build_engine(onnx_path: str | Path, output: str | Path | None, precision: st
         builder.close()
 
 
-def _calibrator(onnx_path, images, cache, batch, max_images, find_boxes, recalibrate: bool):
+def _calibrator(onnx_path, images, cache, batch, max_images, find_boxes, recalibrate: bool,
+                det_size: int | None, det_norm: str | None):
     from calibration.batcher import ImageBatcher
     from calibration.calibrator import create_entropy_calibrator
 
@@ -265,7 +296,8 @@ def _calibrator(onnx_path, images, cache, batch, max_images, find_boxes, recalib
                         f"existing calibration cache; {cache} does not exist")
     batcher = None
     if images is not None and (recalibrate or not cache.is_file()):
-        batcher = ImageBatcher(images, onnx_path, batch, max_images, find_boxes=find_boxes)
+        batcher = ImageBatcher(images, onnx_path, batch, max_images, find_boxes=find_boxes,
+                               det_size=det_size, det_norm=det_norm)
     return create_entropy_calibrator(batcher, cache, read_cache=not recalibrate)
 
 
@@ -273,4 +305,6 @@ def rebuild_engine(meta: EngineMetadata, output: str | Path,
                    log: Callable[[str], None] = _stderr) -> EngineMetadata:
     """Build ``output`` again from the ONNX model and settings recorded in ``meta``."""
     return build_engine(meta.onnx_path, output, meta.precision, meta.max_batch, meta.opt_batch,
-                        meta.workspace_mb, calib_cache=meta.calib_cache, log=log)
+                        meta.workspace_mb, calib_cache=meta.calib_cache, log=log,
+                        det_size=meta.input_size[0] if meta.kind == "detector" else None,
+                        det_norm=meta.norm if meta.norm in NORMALIZATIONS else None)

@@ -50,6 +50,7 @@ class EngineMetadata:
     onnx_path: str  # absolute path of the source model, for rebuilding
     onnx_sha256: str
     strongly_typed: bool = False
+    norm: str | None = None  # detectors: the normalisation's name ("yolox", "rtmdet", ...)
     calib_cache: str | None = None
     built_at: str = ""
     format: int = field(default=1)

@@ -1,8 +1,10 @@
-"""Read an ONNX model's inputs and outputs without running it, and tell which stage it is for.
+"""Read an ONNX model's inputs and outputs, and tell which stage it is for.
 
-``OnnxSignature`` is a ``Backend`` that only describes tensors, so the stage checks
-(``check_detector`` / ``check_pose``) and the stage preprocessing (``YOLOX.preprocess``,
-``RTMPose.preprocess``) work on a model that is about to be built or calibrated.
+``OnnxSignature`` is a ``Backend`` that describes tensors from the file, so the stage checks
+(``check_detector`` / ``check_pose``) and the stage preprocessing (``Detector.preprocess``,
+``RTMPose.preprocess``) work on a model that is about to be built or calibrated. Its ``infer``
+runs the file with ONNX Runtime on the CPU, created on first use: ``check_pose`` needs one
+probe inference when the file leaves its keypoint axis symbolic.
 """
 from __future__ import annotations
 
@@ -27,7 +29,8 @@ def _spec(info: onnx.ValueInfoProto) -> TensorSpec:
 
 
 class OnnxSignature(Backend):
-    """The I/O of an ONNX file (weights are not loaded); ``infer`` is not available."""
+    """The I/O of an ONNX file (weights are not loaded); ``infer`` loads them into ONNX Runtime
+    on first use."""
 
     name = "onnx-signature"
 
@@ -42,9 +45,14 @@ class OnnxSignature(Backend):
         weights = {t.name for t in graph.initializer}
         self.inputs = [_spec(v) for v in graph.input if v.name not in weights]
         self.outputs = [_spec(v) for v in graph.output]
+        self._runtime: Backend | None = None
 
     def infer(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        raise ModelError(f"{self.path}: OnnxSignature describes a model; it cannot run it")
+        if self._runtime is None:
+            from ..backends.onnxruntime import OnnxRuntimeBackend
+
+            self._runtime = OnnxRuntimeBackend(self.path, device="cpu", threads=1)
+        return self._runtime.infer(feeds)
 
 
 @dataclass(frozen=True)
@@ -72,9 +80,12 @@ class ModelInfo:
         return self.input.shape[0]
 
 
-def inspect_onnx(path: str | Path) -> ModelInfo:
-    """Check that ``path`` is a YOLOX detector or a SimCC pose model, and say which."""
+def inspect_onnx(path: str | Path, det_size: int | None = None,
+                 det_size_source: str = "--det-size") -> ModelInfo:
+    """Check that ``path`` is a detector (either family) or a SimCC pose model, and say which;
+    ``det_size`` fills a detector's symbolic input size (``check_detector``)."""
     signature = OnnxSignature(path)
     if {t.name for t in signature.outputs} == {"simcc_x", "simcc_y"}:
         return ModelInfo("pose", signature, check_pose(signature))
-    return ModelInfo("detector", signature, check_detector(signature))
+    return ModelInfo("detector", signature,
+                     check_detector(signature, det_size, det_size_source))

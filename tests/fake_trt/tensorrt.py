@@ -1,7 +1,12 @@
 """A fake of the TensorRT 10 Python API subset the project uses (and its TensorRT 11 variant).
 
 Builds are real enough to test against: the ONNX parser reads the model with ``onnx`` (network
-inputs/outputs get the model's names, shapes and types; broken files give parser errors),
+inputs/outputs get the model's names, shapes and types; broken files give parser errors) and,
+as TensorRT's own shape analysis does, works out the output dimensions the file declares
+symbolically (ONNX Runtime's symbolic shape inference): a dimension that follows from
+constants becomes static (the keypoint axis the OpenMMLab exports lose), one that follows an
+input stays tied to it, and one that depends on the data (NonMaxSuppression, NonZero) is -1 at
+run time too: such outputs need an ``IOutputAllocator``, as in TensorRT 10.
 ``build_serialized_network`` validates flags, optimization profiles, the calibration profile
 and the calibrator and returns a plan that embeds the model, its I/O and profiles. The
 runtime deserializes only its own plans of the same version and compute capability, and
@@ -230,6 +235,19 @@ def _tensor(info: onnx.ValueInfoProto, is_input: bool) -> ITensor:
     return ITensor(info.name, shape, _FROM_ONNX[tensor.elem_type], is_input, dims)
 
 
+def _analysed_outputs(proto: onnx.ModelProto) -> dict[str, list]:
+    """Output dims as shape analysis finds them: ints where they follow from constants, the
+    inputs' symbols where they follow the inputs, other symbols where they depend on data."""
+    from onnxruntime.tools.symbolic_shape_infer import SymbolicShapeInference
+
+    try:
+        inferred = SymbolicShapeInference.infer_shapes(proto, auto_merge=True)
+    except Exception:  # an op it does not know: keep the declared dims
+        return {}
+    return {v.name: [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?")
+                     for d in v.type.tensor_type.shape.dim] for v in inferred.graph.output}
+
+
 class OnnxParser:
     def __init__(self, network: INetworkDefinition, logger: Logger) -> None:
         self.network, self.logger = network, logger
@@ -272,6 +290,13 @@ class OnnxParser:
         weights = {t.name for t in graph.initializer}
         self.network.inputs = [_tensor(v, True) for v in graph.input if v.name not in weights]
         self.network.outputs = [_tensor(v, False) for v in graph.output]
+        analysed = _analysed_outputs(proto)
+        for tensor in self.network.outputs:
+            dims = analysed.get(tensor.name)
+            if dims is not None and len(dims) == len(tensor.dims):
+                tensor.dims = [a if isinstance(a, int) and a > 0 else d
+                               for a, d in zip(dims, tensor.dims)]
+                tensor.shape = tuple(d if isinstance(d, int) else -1 for d in tensor.dims)
         self.network.onnx_bytes = proto.SerializeToString()
         self.network.float16_weights = sum(t.data_type == TensorProto.FLOAT16
                                            for t in graph.initializer)
@@ -403,6 +428,13 @@ class _PybindMeta(type):
             raise TypeError(f"{cls.__name__}.__init__() must be called when overriding "
                             "__init__")
         return instance
+
+
+class IOutputAllocator(metaclass=_PybindMeta):
+    """Base of the allocators TensorRT asks for the memory of data-dependent outputs."""
+
+    def __init__(self) -> None:
+        self._fake_initialised = True
 
 
 class IInt8Calibrator(metaclass=_PybindMeta):
@@ -680,6 +712,7 @@ class IExecutionContext:
         self.engine = engine
         self.shapes: dict[str, tuple[int, ...]] = {}
         self.addresses: dict[str, int] = {}
+        self.allocators: dict[str, IOutputAllocator] = {}
         self.runs = 0
 
     def _inputs(self) -> list[dict]:
@@ -717,10 +750,28 @@ class IExecutionContext:
     def get_tensor_address(self, name: str) -> int:
         return self.addresses.get(name, 0)
 
-    def _views(self) -> dict[str, np.ndarray]:
-        """Device memory of every tensor at its current shape (bounds checked now)."""
+    def set_output_allocator(self, name: str, output_allocator: IOutputAllocator) -> bool:
+        tensor = self.engine._tensor(name)
+        if tensor["mode"] != TensorIOMode.OUTPUT:
+            return _misuse(self.engine.logger, f"set_output_allocator: {name!r} is not an output")
+        self.allocators[name] = output_allocator
+        return True
+
+    def get_output_allocator(self, name: str) -> IOutputAllocator | None:
+        return self.allocators.get(name)
+
+    def _data_dependent(self) -> list[str]:
+        """Outputs whose shape is known only once the engine ran."""
+        return [name for name, t in self.engine.tensors.items()
+                if t["mode"] == TensorIOMode.OUTPUT and -1 in self.get_tensor_shape(name)]
+
+    def _views(self, skip: list[str]) -> dict[str, np.ndarray]:
+        """Device memory of every tensor at its current shape (bounds checked now), but for the
+        data-dependent outputs in ``skip``."""
         views = {}
         for name, tensor in self.engine.tensors.items():
+            if name in skip:
+                continue
             shape = self.get_tensor_shape(name)
             if -1 in shape:
                 raise FakeTensorRTError(f"shape of {name!r} unknown")
@@ -736,22 +787,47 @@ class IExecutionContext:
             if -1 in tensor["shape"] and tensor["name"] not in self.shapes:
                 return _misuse(logger, f"Error Code 3: API Usage Error (input {tensor['name']!r}"
                                        " has dynamic dimensions but no shape was set)")
+        dynamic = self._data_dependent()
         for name in self.engine.tensors:
-            if name not in self.addresses:
+            if name in dynamic and name not in self.allocators:
+                return _misuse(logger, f"Error Code 3: API Usage Error (tensor {name!r} has a "
+                                       "data-dependent shape: it needs an IOutputAllocator)")
+            if name not in dynamic and name not in self.addresses:
                 return _misuse(logger, f"Error Code 3: API Usage Error (Parameter check failed, "
                                        f"condition: address of tensor {name!r} is set)")
         stream = cuda.stream_by_handle(int(stream_handle))
-        views = self._views()  # raises on freed or too-small buffers
+        views = self._views(dynamic)  # raises on freed or too-small buffers
         inputs = {t["name"] for t in self._inputs()}
         session = self.engine.session()
 
-        def run() -> None:
+        def run() -> dict[str, np.ndarray]:
             feeds = {n: views[n].copy() for n in inputs}
             names = [o.name for o in session.get_outputs()]
-            for name, value in zip(names, session.run(names, feeds)):
-                views[name][...] = value
+            results = dict(zip(names, session.run(names, feeds)))
+            for name in views:
+                if name in results:
+                    views[name][...] = results[name]
+            return results
+
+        def tick() -> None:
             cuda.STATE.clock_ms += cuda.STATE.kernel_ms
 
-        stream.enqueue(run)
+        if dynamic:  # the shapes are needed now: run what is queued, then the engine
+            stream.synchronize()
+            results = run()
+            for name in dynamic:
+                value = np.ascontiguousarray(results[name], nptype(DataType(
+                    self.engine.tensors[name]["dtype"])))
+                allocator = self.allocators[name]
+                address = allocator.reallocate_output_async(
+                    name, self.addresses.get(name, 0), max(value.nbytes, 1), 256, stream_handle)
+                if not address:
+                    return _misuse(logger, f"IOutputAllocator gave no memory for {name!r}")
+                self.addresses[name] = int(address)
+                cuda.device_view(int(address), value.nbytes)[...] = value.view(np.uint8).reshape(-1)
+                allocator.notify_shape(name, tuple(value.shape))
+            stream.enqueue(tick)
+        else:
+            stream.enqueue(lambda: (run(), tick()))
         self.runs += 1
         return True

@@ -1,16 +1,24 @@
 """``dwpose``: one console command, one module per subcommand.
 
 Each subcommand module exposes ``register(subparsers)``, which adds its parser and sets
-``func`` to the function that runs it. Errors about what the user gave (``UserError``) are
-printed as one line and exit with code 2; nothing the user can cause ends in a traceback.
+``func`` to the function that runs it. Every expected failure is one line on stderr,
+``dwpose CMD: error: ...``: exit code 2 for what the user gave (``UserError``, and options
+refused when parsing), 1 for a fault at run time (``FaultError``, an OS error such as a full
+disk). Ctrl+C exits with 130 and SIGTERM with 143, both after the same clean-up. Only a bug
+prints a traceback, under a line that says so (exit code 1).
 """
 from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
+import traceback
 
-from engines.errors import UserError
+from engines.errors import EXPECTED, one_line
+
+from .flags import Parser
+from .signals import EXIT_CODES, Terminated, terminate_as_interrupt
 
 #: Subcommand modules, in the order ``dwpose --help`` lists them.
 SUBCOMMANDS = ("predict", "bench", "fetch", "build", "calibrate", "prepare", "train", "transfer",
@@ -18,7 +26,7 @@ SUBCOMMANDS = ("predict", "bench", "fetch", "build", "calibrate", "prepare", "tr
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="dwpose",
         description="Real-time whole-body pose (YOLOX person detector + DWPose, 133 keypoints).",
         epilog="Run 'dwpose COMMAND --help' for the options of one command.")
@@ -30,14 +38,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    prog = f"dwpose {args.command}"
     try:
-        return int(args.func(args) or 0)
-    except UserError as exc:
-        print(f"dwpose {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"dwpose {args.command}: interrupted", file=sys.stderr)
-        return 130
+        with terminate_as_interrupt():
+            return int(args.func(args) or 0)
+    except EXPECTED as exc:
+        print(f"{prog}: error: {one_line(exc)}", file=sys.stderr)
+        return getattr(exc, "exit_code", 1)
+    except KeyboardInterrupt as exc:
+        terminated = isinstance(exc, Terminated)
+        print(f"{prog}: {'terminated' if terminated else 'interrupted'}", file=sys.stderr)
+        return EXIT_CODES[signal.SIGTERM if terminated else signal.SIGINT]
+    except Exception:
+        print(f"{prog}: internal error (a bug, please report it with what follows):",
+              file=sys.stderr)
+        traceback.print_exc()
+        return 1
 
 
 if __name__ == "__main__":

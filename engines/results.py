@@ -8,11 +8,11 @@ index, for images it is the number in the file name when the stem is all digits 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 
+from .files import AtomicFile
 from .pipeline import FrameResult
 
 
@@ -41,16 +41,16 @@ def coco_results(result: FrameResult, image_id: int, file_name: str) -> list[dic
 
 
 class ResultsWriter:
-    """Streams a JSON list to ``path`` via a ``.part`` file renamed into place on close.
+    """Streams a JSON list to ``path`` through a temporary file renamed into place on close
+    (``engines.files.AtomicFile``).
 
-    Closing after an interruption still writes a valid file with everything so far.
+    Closing after an interruption still writes a valid file with everything so far; a failed
+    write is a one-line error naming the file, and the partial list is dropped.
     """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._tmp = self.path.with_name(self.path.name + ".part")
-        self._file = open(self._tmp, "w", encoding="utf-8")  # noqa: SIM115 (closed in close())
+        self._file = AtomicFile(self.path, "results", text=True)
         self._file.write("[")
         self.count = 0
 
@@ -59,12 +59,16 @@ class ResultsWriter:
             self._file.write(("\n" if self.count == 0 else ",\n") + json.dumps(entry))
             self.count += 1
 
+    @property
+    def committed(self) -> bool:
+        """True once the complete file is in place (False after a failed write)."""
+        return self._file.committed
+
     def close(self) -> None:
         if self._file.closed:
             return
         self._file.write("\n]\n")
-        self._file.close()
-        os.replace(self._tmp, self.path)
+        self._file.commit()
 
     def __enter__(self) -> ResultsWriter:
         return self

@@ -13,6 +13,7 @@ torch = pytest.importorskip("torch")
 
 from torch import nn  # noqa: E402
 
+from engines.errors import FaultError  # noqa: E402
 from trainer.checkpoint import atomic_save  # noqa: E402
 from trainer.data import CocoWholeBodyDataset, build_pipeline, make_loader  # noqa: E402
 from trainer.data import generate as generate_synthetic  # noqa: E402
@@ -201,9 +202,10 @@ def test_checkpoint_write_is_atomic(tmp_path, monkeypatch) -> None:
         raise OSError("disk full")
 
     monkeypatch.setattr(torch, "save", broken_save)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(FaultError, match=r"latest.pth: cannot write the checkpoint \(disk full\); "
+                       "the existing file is unchanged"):
         atomic_save({"a": torch.zeros(3)}, path)
-    with pytest.raises(OSError):
+    with pytest.raises(FaultError):
         atomic_save({"a": torch.zeros(3)}, tmp_path / "new.pth")
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["latest.pth"]

@@ -7,7 +7,6 @@ Every problem is a one-line ``ModelError`` naming the file.
 """
 from __future__ import annotations
 
-import os
 import pickle
 import re
 import warnings
@@ -19,6 +18,7 @@ import torch
 from torch import nn
 
 from engines.errors import ModelError
+from engines.files import AtomicFile
 
 #: Prefixes of DWPose's distiller checkpoints (stage 1 and stage 2).
 DISTILL_PREFIXES = ("student.", "teacher.")
@@ -68,6 +68,8 @@ def read_checkpoint(path: str | Path) -> Any:
         raise ModelError(f"{path}: checkpoint file not found")
     if path.is_dir():
         raise ModelError(f"{path}: is a folder; expected a PyTorch checkpoint file (.pth)")
+    if path.stat().st_size == 0:
+        raise ModelError(f"{path}: is empty (0 bytes); expected a PyTorch checkpoint (.pth)")
     try:
         return _load(path)
     except pickle.UnpicklingError as exc:
@@ -215,18 +217,8 @@ def load_checkpoint(model: nn.Module, path: str | Path, prefix: str | None = Non
 
 
 def atomic_save(obj: Any, path: str | Path) -> Path:
-    """``torch.save`` to a temporary file beside ``path``, fsync, then ``os.replace``: a
-    crash mid-write leaves the previous file intact and no partial file behind."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    """``torch.save`` through ``engines.files.AtomicFile``: a failure or a kill mid-write
+    leaves the previous file intact, and a full disk is a one-line ``FaultError``."""
+    with AtomicFile(path, "checkpoint") as f:
+        torch.save(obj, f)
+    return Path(path)

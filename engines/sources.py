@@ -3,6 +3,8 @@
 ``open_source("3")`` is camera 3, a folder yields its images in name order, anything else is
 read as an image when its suffix says so and as a video otherwise. Unreadable images are
 yielded with ``image=None`` so the caller can warn and count them without losing its place.
+A video that stops before the frame count of its header (a truncated or damaged file) says so
+through ``ended_early()``.
 """
 from __future__ import annotations
 
@@ -38,6 +40,10 @@ class FrameSource:
 
     def __len__(self) -> int:
         return 0
+
+    def ended_early(self) -> str | None:
+        """After a full pass: why it stopped short of its announced length, else None."""
+        return None
 
     def close(self) -> None:
         """Release the device or file."""
@@ -81,7 +87,8 @@ class VideoCapture(FrameSource):
 
     def __init__(self, target: str | int, name: str, live: bool) -> None:
         self.cap = cv2.VideoCapture(target)
-        self.name, self.live = name, live
+        self.target, self.name, self.live = target, name, live
+        self.frames_read, self.at_end = 0, False
         self.kind = "camera" if live else "video"
         if not self.cap.isOpened():
             what = f"camera {target}" if live else f"{target}: cannot open as a video"
@@ -94,13 +101,21 @@ class VideoCapture(FrameSource):
         return self._count
 
     def __iter__(self) -> Iterator[Frame]:
-        index = 0
+        self.frames_read, self.at_end = 0, False
         while True:
             ok, image = self.cap.read()
             if not ok:
+                self.at_end = True
                 return
+            index = self.frames_read
+            self.frames_read += 1
             yield Frame(index, f"{self.name}_{index:06d}", image)
-            index += 1
+
+    def ended_early(self) -> str | None:
+        if self.live or not self.at_end or self.frames_read >= self._count:
+            return None
+        return (f"{self.target}: the video ended after {self.frames_read} of the "
+                f"{self._count} frames its header announces (truncated or damaged?)")
 
     def close(self) -> None:
         self.cap.release()

@@ -8,12 +8,7 @@ from engines.backends import BACKENDS
 from engines.errors import UserError
 from engines.pipeline import WholeBody, build_pipeline
 
-
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text}")
-    return value
+from .flags import fraction, positive_int, threads
 
 
 def add_pipeline_args(parser: argparse.ArgumentParser) -> None:
@@ -46,14 +41,15 @@ def add_pipeline_args(parser: argparse.ArgumentParser) -> None:
                          help="torch: auto = FP16 on CUDA, FP32 on the CPU; tensorrt: the "
                               "engine built from an .onnx model (auto = fp16); ONNX Runtime "
                               "runs the file's own precision (default: %(default)s)")
-    runtime.add_argument("--threads", type=int, default=0, metavar="N",
-                         help="ONNX Runtime intra-op threads, 0 = one per core (default: 0)")
+    runtime.add_argument("--threads", type=threads, default=0, metavar="N",
+                         help="ONNX Runtime intra-op threads, 0 = one per core, at most the "
+                              "number of cores (default: 0)")
 
     det = parser.add_argument_group("detector")
     add_detector_file_args(det)
-    det.add_argument("--score-thr", type=float, default=0.3,
+    det.add_argument("--score-thr", type=fraction, default=0.3,
                      help="person score threshold (official: %(default)s)")
-    det.add_argument("--nms-thr", type=float, default=0.45,
+    det.add_argument("--nms-thr", type=fraction, default=0.45,
                      help="NMS IoU threshold of a raw YOLOX detector (official: %(default)s); "
                           "end2end detectors run the NMS inside their graph")
     det.add_argument("--det-interval", type=positive_int, metavar="N",

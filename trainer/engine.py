@@ -39,7 +39,9 @@ from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.modules.instancenorm import _InstanceNorm
 
-from .checkpoint import atomic_save
+from engines.errors import FaultError
+
+from .checkpoint import atomic_save, read_checkpoint
 from .losses import KLDiscretLoss
 from .schedule import ExpMomentumEMA, LRSchedule
 from .validation import make_coco_val_fn  # the val_fn for COCO-WholeBody data
@@ -314,8 +316,11 @@ class Trainer:
             losses = self.forward_module(inputs, targets, self.epoch)
         loss = sum(losses.values())
         if not self.amp and not torch.isfinite(loss):
-            raise FloatingPointError(f"loss is {loss.item()} at iteration {self.iteration} "
-                                     f"(epoch {self.epoch + 1})")
+            latest = self.work_dir / "latest.pth"
+            kept = f"{latest} is kept" if latest.is_file() else "no checkpoint written yet"
+            raise FaultError(f"training diverged: the loss is {loss.item()} at iteration "
+                             f"{self.iteration + 1} (epoch {self.epoch + 1}); {kept}; lower "
+                             "the learning rate or clip the gradients")
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         if self.cfg.grad_clip is not None and self.cfg.grad_clip > 0:
@@ -528,7 +533,7 @@ class Trainer:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"{path}: no checkpoint to resume from")
-        ckpt = torch.load(str(path), map_location="cpu", weights_only=True)
+        ckpt = read_checkpoint(path)  # a ModelError for an empty, truncated or unsafe file
         if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
             raise ValueError(f"{path}: not a checkpoint written by this trainer "
                              "(load pretrained weights into the model instead)")

@@ -117,7 +117,18 @@ def _triples(values: Any, count: int, where: str) -> np.ndarray:
         arr = None
     if arr is None or arr.shape != (count * 3,):
         raise UserError(f"{where}: expected {count * 3} numbers ({count} x, y, v triples)")
+    _finite(arr, where)
     return arr.reshape(count, 3)
+
+
+def _finite(values: np.ndarray | float, where: str) -> None:
+    """Refuse NaN and infinity (JSON readers accept them; AP would then depend on how NaN
+    sorts)."""
+    bad = np.flatnonzero(~np.isfinite(np.atleast_1d(values)))
+    if bad.size:
+        value = np.atleast_1d(values)[bad[0]]
+        at = f" at position {bad[0]}" if np.ndim(values) else ""
+        raise UserError(f"{where}: expected finite numbers, found {value}{at}")
 
 
 @dataclass
@@ -174,6 +185,8 @@ def _load_ground_truth(gt: GtLike) -> _GroundTruth:
         bbox = np.asarray(ann["bbox"], dtype=np.float64)
         if bbox.shape != (4,):
             raise UserError(f"{where}: 'bbox' must be [x, y, w, h]")
+        _finite(bbox, f"{where} 'bbox'")
+        _finite(float(ann["area"]), f"{where} 'area'")
         lists[key].append((kpts, float(ann["area"]), bbox, bool(ann.get("iscrowd", 0))))
     groups = {
         key: _Instances(kpts=np.stack([p[0] for p in people]),
@@ -220,6 +233,9 @@ def _load_results(results: ResultsLike) -> tuple[list[dict], str]:
         except (TypeError, ValueError):
             raise UserError(f"{where}: 'image_id', 'category_id', 'score' and 'bbox' must "
                             "be numbers") from None
+        for field in ("score", "bbox_score", "bbox"):
+            if entry[field] is not None:
+                _finite(entry[field], f"{where} '{field}'")
         entries.append(entry)
     return entries, name
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from engines.errors import UserError
 
+from .flags import number
 from .train import (
     ARCHS,
     INPUT_SIZES,
@@ -75,9 +76,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--input-size", choices=INPUT_SIZES, metavar="HxW",
                    help="network input, height x width (default: the teacher's)")
     losses = p.add_argument_group("distillation losses")
-    losses.add_argument("--alpha-fea", type=float,
+    losses.add_argument("--alpha-fea", type=number(float, 0),
                         help=f"stage 1 feature-loss weight (default: {ALPHA_FEA})")
-    losses.add_argument("--logit-weight", type=float,
+    losses.add_argument("--logit-weight", type=number(float, 0),
                         help="logit-loss weight (default: 0.1 in stage 1, 1 in stage 2)")
     add_training_args(p, epochs_help="epochs (preset: 270 in stage 1, 54 in stage 2)",
                       grad_clip_help=f"max gradient norm, 0 = off (default: {DISTILL_GRAD_CLIP})")
@@ -89,9 +90,6 @@ def _check_stage_args(args: argparse.Namespace) -> None:
         raise UserError("--stage 1 needs --arch, the student's size (t, s, m, l or x)")
     if args.stage == 2 and args.alpha_fea is not None:
         raise UserError("--alpha-fea: stage 2 has no feature loss (logit loss only)")
-    for flag, value in (("--alpha-fea", args.alpha_fea), ("--logit-weight", args.logit_weight)):
-        if value is not None and value < 0:
-            raise UserError(f"{flag} {value}: must be >= 0")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -10,8 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from engines.errors import UserError
+from engines.files import check_output_file, write_file
 
-from .train import ARCHS, INPUT_SIZES, require_torch
+from .flags import fraction, number, positive_int, torch_device
+from .train import ARCHS, INPUT_SIZES, check_torch_device, require_torch
 
 DESCRIPTION = """\
 Score keypoint predictions against COCO-WholeBody ground truth: AP and AR per part (body, foot,
@@ -53,7 +55,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="also write the numbers as JSON: {part: {stat: value}}")
     p.add_argument("--no-oks-nms", dest="oks_nms", action="store_false",
                    help="do not run OKS-NMS on the results first (mmpose runs it)")
-    p.add_argument("--nms-thr", type=float, default=0.9, metavar="T",
+    p.add_argument("--nms-thr", type=number(float, 0, 1, low_open=True), default=0.9,
+                   metavar="T",
                    help="OKS-NMS threshold (mmpose: %(default)s)")
     ubody = p.add_argument_group("UBody (per scene and overall)")
     ubody.add_argument("--ubody", type=Path, metavar="ROOT",
@@ -77,24 +80,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     model.add_argument("--bbox-file", type=Path, metavar="DETS.json",
                        help="person detections (COCO results: image_id, bbox, score) to use "
                             "instead of the ground-truth boxes")
-    model.add_argument("--det-score-thr", type=float, default=0.0, metavar="T",
+    model.add_argument("--det-score-thr", type=fraction, default=0.0, metavar="T",
                        help="drop detections scoring below T (default: %(default)s)")
     model.add_argument("--save-results", type=Path, metavar="RESULTS.json",
                        help="also write the predictions ('--pred' evaluates them the same)")
-    model.add_argument("--batch-size", type=int, default=32,
+    model.add_argument("--batch-size", type=positive_int, default=32,
                        help="crops per forward pass (default: %(default)s)")
-    model.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1),
+    model.add_argument("--workers", type=number(int, 0), default=min(4, os.cpu_count() or 1),
                        help="data loader processes (default: %(default)s)")
-    model.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda when available)")
+    model.add_argument("--device", type=torch_device,
+                       help="cpu, cuda, cuda:1 (default: cuda when available)")
     p.set_defaults(func=run)
 
 
 def _write_json(path: Path, data: Any, what: str) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    except OSError as exc:
-        raise UserError(f"{path}: cannot write the {what} ({exc.strerror})") from None
+    write_file(path, json.dumps(data, indent=2) + "\n", what)
 
 
 def _checkpoint_args(args: argparse.Namespace) -> None:
@@ -113,8 +113,6 @@ def _checkpoint_args(args: argparse.Namespace) -> None:
         raise UserError(f"--gt {args.gt}: file not found")
     if not args.images.is_dir():
         raise UserError(f"--images {args.images}: folder not found")
-    if args.batch_size < 1 or args.workers < 0:
-        raise UserError("--batch-size must be >= 1 and --workers >= 0")
 
 
 def predict_checkpoint(args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -126,6 +124,7 @@ def predict_checkpoint(args: argparse.Namespace) -> list[dict[str, Any]]:
     from trainer.transfer import load_pose_model
     from trainer.validation import CocoValidator
 
+    check_torch_device("--device", args.device)
     model, info = load_pose_model(args.checkpoint, args.arch, args.input_size)
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     validator = CocoValidator(args.gt, args.images, parse_input_size(info["input_size"]),
@@ -172,9 +171,10 @@ def run(args: argparse.Namespace) -> int:
     from trainer.ubody import scene_of
 
     _ubody_args(args)
-    if not 0.0 < args.nms_thr <= 1.0:
-        raise UserError(f"--nms-thr {args.nms_thr}: expected a value in (0, 1]")
     _checkpoint_args(args)
+    for flag, path in (("--json", args.json), ("--save-results", args.save_results)):
+        if path is not None:  # before the evaluation, not after it
+            check_output_file(path, flag)
     predictions: Any = args.pred
     if args.checkpoint is not None:
         predictions = predict_checkpoint(args)

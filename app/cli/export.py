@@ -6,8 +6,13 @@ from pathlib import Path
 
 from engines.errors import UserError
 
+from .flags import number
+
 ARCHS = ("t", "s", "m", "l", "x")
 INPUT_SIZES = ("256x192", "384x288")
+#: The opsets PyTorch's TorchScript exporter writes (torch.onnx._constants: ONNX_MIN_OPSET to
+#: ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET); every one exports RTMPose and verifies (torch 2.13).
+OPSETS = (7, 20)
 
 DESCRIPTION = """\
 Export an RTMPose / DWPose whole-body checkpoint (mmpose or DWPose .pth, or one trained here)
@@ -44,7 +49,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="model to take from a DWPose distillation checkpoint; auto = "
                         "'student.' when present, else 'teacher.', else none "
                         "(default: %(default)s)")
-    p.add_argument("--opset", type=int, default=17, help="ONNX opset (default: %(default)s)")
+    p.add_argument("--opset", type=number(int, *OPSETS), default=17,
+                   help=f"ONNX opset, {OPSETS[0]} to {OPSETS[1]} (default: %(default)s)")
     p.set_defaults(func=run)
 
 

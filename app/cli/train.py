@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engines.errors import UserError
+from engines.errors import ModelError, UserError
+
+from .flags import number, positive_int, torch_device
 
 ARCHS = ("t", "s", "m", "l", "x")
 INPUT_SIZES = ("256x192", "384x288")
@@ -73,11 +75,11 @@ def add_training_args(p: argparse.ArgumentParser, epochs_help: str = "epochs (pr
                            "--ratio) to mix datasets")
     data.add_argument("--train-img", type=Path, action="append", default=[], metavar="DIR",
                       help="image folder of the matching --train-ann")
-    data.add_argument("--ratio", type=float, action="append", default=[],
+    data.add_argument("--ratio", type=number(float, 0), action="append", default=[],
                       help="sampling ratio of each --train-ann when mixing (default: equal)")
     data.add_argument("--val-ann", type=Path, metavar="JSON", help="validation annotations")
     data.add_argument("--val-img", type=Path, metavar="DIR", help="validation image folder")
-    data.add_argument("--synthetic", type=int, metavar="N",
+    data.add_argument("--synthetic", type=positive_int, metavar="N",
                       help="offline demo: generate N synthetic images into WORK/synthetic and "
                            "train (and, without --val-ann, validate) on them")
     data.add_argument("--data", choices=("coco+ubody",),
@@ -94,28 +96,33 @@ def add_training_args(p: argparse.ArgumentParser, epochs_help: str = "epochs (pr
     p.add_argument("--work-dir", type=Path, required=True, metavar="DIR",
                    help="checkpoints and logs go here")
     run_opts = p.add_argument_group("recipe (defaults: the input size's preset)")
-    run_opts.add_argument("--epochs", type=int, help=epochs_help)
-    run_opts.add_argument("--batch-size", type=int, help="batch per process (64, 32 at 384x288)")
-    run_opts.add_argument("--lr", type=float, help="peak learning rate (4e-3)")
-    run_opts.add_argument("--weight-decay", type=float, help="AdamW weight decay (0.05)")
-    run_opts.add_argument("--warmup-iters", type=int, default=1000,
+    run_opts.add_argument("--epochs", type=positive_int, help=epochs_help)
+    run_opts.add_argument("--batch-size", type=positive_int,
+                          help="batch per process (64, 32 at 384x288)")
+    run_opts.add_argument("--lr", type=number(float, 0, low_open=True),
+                          help="peak learning rate (4e-3)")
+    run_opts.add_argument("--weight-decay", type=number(float, 0),
+                          help="AdamW weight decay (0.05)")
+    run_opts.add_argument("--warmup-iters", type=number(int, 0), default=1000,
                           help="linear warm-up iterations (default: %(default)s)")
-    run_opts.add_argument("--final-epochs", type=int,
+    run_opts.add_argument("--final-epochs", type=number(int, 0),
                           help="epochs at the end on the lighter pipeline "
                                "(default: 30/270 of --epochs)")
     run_opts.add_argument("--no-augment", action="store_true",
                           help="crop the boxes without augmentation, the whole run (small or "
                                "synthetic sets trained from scratch)")
-    run_opts.add_argument("--grad-clip", type=float, help=grad_clip_help)
+    run_opts.add_argument("--grad-clip", type=number(float, 0), help=grad_clip_help)
     run_opts.add_argument("--no-ema", action="store_true", help="do not keep an EMA")
     run_opts.add_argument("--no-amp", action="store_true", help="fp32 on CUDA too")
-    run_opts.add_argument("--val-interval", type=int, default=10,
+    run_opts.add_argument("--val-interval", type=positive_int, default=10,
                           help="validate every N epochs and at the end (default: %(default)s)")
-    run_opts.add_argument("--workers", type=int, default=min(4, os.cpu_count() or 1),
+    run_opts.add_argument("--workers", type=number(int, 0), default=min(4, os.cpu_count() or 1),
                           help="data loader processes (default: min(4, CPU cores) = "
                                "%(default)s)")
-    run_opts.add_argument("--seed", type=int, default=21, help="random seed (default: 21)")
-    run_opts.add_argument("--device", help="cpu, cuda, cuda:1 (default: cuda when available)")
+    run_opts.add_argument("--seed", type=number(int, 0, 2**32 - 1), default=21,
+                          help="random seed (default: 21)")
+    run_opts.add_argument("--device", type=torch_device,
+                          help="cpu, cuda, cuda:1 (default: cuda when available)")
     run_opts.add_argument("--resume", nargs="?", const="auto", metavar="CKPT",
                           help="continue a stopped run from CKPT (default: WORK/latest.pth)")
     run_opts.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -132,8 +139,6 @@ def require_torch(task: str) -> None:
 
 def _datasets(args: argparse.Namespace) -> list[tuple[Path, Path]]:
     if args.synthetic is not None:
-        if args.synthetic < 1:
-            raise UserError(f"--synthetic {args.synthetic}: needs at least 1 image")
         if args.train_ann or args.train_img:
             raise UserError("--synthetic replaces --train-ann/--train-img: give one or the other")
         return []
@@ -151,8 +156,8 @@ def _datasets(args: argparse.Namespace) -> list[tuple[Path, Path]]:
             raise UserError(f"--train-img {img}: folder not found")
     if args.ratio and len(args.ratio) != len(pairs):
         raise UserError(f"{len(args.ratio)} --ratio for {len(pairs)} datasets: give one each")
-    if any(r < 0 for r in args.ratio) or (args.ratio and sum(args.ratio) <= 0):
-        raise UserError("--ratio values must be >= 0 with a positive sum")
+    if args.ratio and sum(args.ratio) <= 0:
+        raise UserError("--ratio values must have a positive sum")
     return pairs
 
 
@@ -199,14 +204,30 @@ def check_training_args(args: argparse.Namespace) -> None:
     _ubody_data(args)
     if (args.val_ann is None) != (args.val_img is None):
         raise UserError("give both --val-ann and --val-img (or neither)")
-    for flag, value in (("--epochs", args.epochs), ("--batch-size", args.batch_size),
-                        ("--val-interval", args.val_interval)):
-        if value is not None and value < 1:
-            raise UserError(f"{flag} {value}: must be >= 1")
-    if args.workers < 0:
-        raise UserError(f"--workers {args.workers}: must be >= 0")
+    check_torch_device("--device", args.device)
     if args.resume is not None and not _resume_path(args).is_file():
         raise UserError(f"--resume: {_resume_path(args)} not found")
+
+
+def check_torch_device(flag: str, device: str | None) -> None:
+    """Refuse a device this PyTorch cannot use, in one line (PyTorch would assert deep inside
+    the first step); None lets the trainer choose."""
+    if device is None or device == "cpu":
+        return
+    import torch
+
+    if device == "mps":
+        if not torch.backends.mps.is_available():
+            raise UserError(f"{flag} mps: this PyTorch has no MPS (Apple GPU) device; use "
+                            "--device cpu")
+        return
+    if not torch.cuda.is_available():
+        raise UserError(f"{flag} {device}: this PyTorch sees no CUDA GPU "
+                        "(torch.cuda.is_available() is False); use --device cpu")
+    index, count = int(device.partition(":")[2] or 0), torch.cuda.device_count()
+    if index >= count:
+        raise UserError(f"{flag} {device}: there are {count} CUDA device(s), cuda:0 to "
+                        f"cuda:{count - 1}")
 
 
 def _resume_path(args: argparse.Namespace) -> Path:
@@ -325,6 +346,8 @@ def run_trainer(module: Any, setup: TrainingSetup, args: argparse.Namespace, lab
     if setup.resume is not None:
         try:
             trainer.load_checkpoint(setup.resume)
+        except ModelError as exc:  # not a checkpoint file at all (empty, truncated, foreign)
+            raise UserError(f"--resume {exc}") from None
         except (ValueError, RuntimeError, KeyError, pickle.UnpicklingError) as exc:
             raise UserError(f"--resume {setup.resume}: cannot continue from it "
                             f"({str(exc).splitlines()[0][:200]})") from None

@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 from PyQt5.QtCore import QObject, pyqtSignal
 
+from engines.files import encode_image
 from engines.openpose import draw_pose_map, openpose_json
 from engines.pipeline import FrameResult
 from engines.results import coco_results
@@ -37,13 +38,6 @@ def _write(path: Path, data: bytes) -> None:
         f.write(data)
         f.flush()
         os.fsync(f.fileno())
-
-
-def _png(image: np.ndarray) -> bytes:
-    ok, data = cv2.imencode(".png", image)
-    if not ok:
-        raise OSError(f"could not encode a {image.shape} image as PNG")
-    return data.tobytes()
 
 
 def _json(doc: object) -> bytes:
@@ -73,11 +67,12 @@ def write_capture(root: str | Path, image: np.ndarray, result: FrameResult,
     tmp.mkdir()
     try:
         h, w = image.shape[:2]
-        _write(tmp / FRAME, _png(image))
+        _write(tmp / FRAME, encode_image(image, ".png", final / FRAME))
         _write(tmp / KEYPOINTS, _json(coco_results(result, frame_index, FRAME)))
         _write(tmp / OPENPOSE, _json(openpose_json(result.keypoints, result.scores, h, w)))
         pose_map = draw_pose_map(result.keypoints, result.scores, h, w)
-        _write(tmp / POSE_MAP, _png(cv2.cvtColor(pose_map, cv2.COLOR_RGB2BGR)))
+        _write(tmp / POSE_MAP, encode_image(cv2.cvtColor(pose_map, cv2.COLOR_RGB2BGR), ".png",
+                                            final / POSE_MAP))
         os.replace(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from app.cli.common import positive_int
+from app.cli.flags import Parser, number, positive_int
 from app.guidance import PROFILES
 from engines.backends import BACKENDS
 from engines.overlap import AUTO_RULE, PIPELINE_MODES
@@ -46,8 +46,8 @@ INSTALL_HINT = ('run_app.py: the desktop app needs PyQt5: pip install -e ".[gui]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="run_app.py", description=DESCRIPTION, epilog=EPILOG,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = Parser(prog="run_app.py", description=DESCRIPTION, epilog=EPILOG,
+               formatter_class=argparse.RawDescriptionHelpFormatter)
     src = p.add_argument_group("source")
     src.add_argument("--source", metavar="SRC",
                      help="camera index (0, 1, ...), video file or folder of images")
@@ -92,7 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
                                "display the offscreen platform is used)")
     headless.add_argument("--screenshot", metavar="OUT.png",
                           help="with --frames: save a picture of the window before exiting")
-    headless.add_argument("--timeout", type=float, default=120.0, metavar="S",
+    headless.add_argument("--timeout", type=number(float, 0, low_open=True), default=120.0,
+                          metavar="S",
                           help="with --frames: give up after S seconds, exit code 1 "
                                "(default: %(default)s)")
     return p
@@ -183,13 +184,14 @@ def main(argv: list[str] | None = None) -> int:
 
 def _report(window: Any, exc_info: tuple) -> None:
     """An exception escaped a slot: log it and show it instead of aborting (PyQt5's default)."""
-    logging.getLogger("app.gui").error("unexpected error", exc_info=exc_info)
+    logging.getLogger("app.gui").error("internal error (a bug, please report it)",
+                                       exc_info=exc_info)
     window.show_error(f"Unexpected error: {exc_info[0].__name__}: {exc_info[1]}")
 
 
 def _headless(app: Any, window: Any, args: argparse.Namespace) -> None:
-    """Exit after ``args.frames`` frames or the end of the source (0), a model problem (2) or
-    the timeout (1)."""
+    """Exit after ``args.frames`` frames or the end of the source (0), a model problem (2),
+    the timeout or a source that ends before its announced length (1)."""
     from PyQt5.QtCore import QTimer
 
     finished = False
@@ -212,8 +214,9 @@ def _headless(app: Any, window: Any, args: argparse.Namespace) -> None:
 
     window.shown.connect(lambda _: window.inferred_shown >= args.frames and finish(0))
     window.model_problem.connect(lambda message: finish(2, f"run_app.py: {message}"))
-    window.source_ended.connect(lambda: finish(
-        0 if window.inferred_shown else 1,
+    window.source_ended.connect(lambda problem: finish(
+        0 if window.inferred_shown and not problem else 1,
+        f"run_app.py: {problem}" if problem else
         f"run_app.py: the source ended after {window.inferred_shown} frames"))
     QTimer.singleShot(int(args.timeout * 1000), lambda: finish(
         1, f"run_app.py: timed out after {args.timeout:g} s with {window.inferred_shown} of "

@@ -61,13 +61,14 @@ class MainWindow(QMainWindow):
     pipeline (tests substitute their own).
 
     Signals: ``shown(Processed)`` after a frame with keypoints is shown, ``model_problem(str)``
-    when the models cannot run, ``source_ended()`` at the end of a file that does not loop,
+    when the models cannot run, ``source_ended(problem)`` at the end of a file that does not
+    loop (``problem``: why it ended before its announced length, "" when it did not),
     ``captured(str)`` with each capture folder written.
     """
 
     shown = pyqtSignal(object)
     model_problem = pyqtSignal(str)
-    source_ended = pyqtSignal()
+    source_ended = pyqtSignal(str)
     captured = pyqtSignal(str)
     cameras_found = pyqtSignal(list)
 
@@ -348,10 +349,10 @@ class MainWindow(QMainWindow):
             self._source_state = (message, ok)
             self._refresh()
 
-    @pyqtSlot()
-    def _on_source_ended(self) -> None:
+    @pyqtSlot(str)
+    def _on_source_ended(self, problem: str) -> None:
         if self.sender() is self.capture_thread:
-            self.source_ended.emit()
+            self.source_ended.emit(problem)
 
     def _probe_cameras(self) -> None:
         """List the cameras that open, in the background (opening one can take a while)."""

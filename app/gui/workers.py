@@ -33,6 +33,7 @@ import numpy as np
 from PyQt5.QtCore import QObject, QThread, pyqtSignal
 
 from app.guidance import PROFILES, GuidanceState, Guide, exposure_stats
+from engines.errors import EXPECTED, one_line
 from engines.overlap import FrameRunner
 from engines.pipeline import FrameResult, build_pipeline
 from engines.smoothing import KeypointSmoother
@@ -48,6 +49,15 @@ BACKOFF_FIRST_S, BACKOFF_MAX_S = 0.5, 8.0
 LIVE_DET_INTERVAL = 7
 
 T = TypeVar("T")
+
+
+def log_failure(what: str, exc: BaseException) -> None:
+    """Log a failure the app survives: an expected one (a bad model, a vanished file:
+    ``engines.errors.EXPECTED``) in one line, anything else with its traceback, as a bug."""
+    if isinstance(exc, EXPECTED):
+        log.warning("%s: %s", what, one_line(exc))
+    else:
+        log.error("%s: internal error (a bug, please report it)", what, exc_info=exc)
 
 
 class LatestSlot(Generic[T]):
@@ -129,11 +139,12 @@ class CaptureThread(QThread):
     """Reads ``spec`` in real time into ``slot``, reconnecting whenever the source fails.
 
     Signals: ``state(message, ok)``: streaming (ok) or lost and reconnecting (not ok);
-    ``ended()``: a file without looping reached its end (the thread then stops).
+    ``ended(problem)``: a file without looping reached its end (the thread then stops);
+    ``problem`` says why it ended before its announced length ("" when it did not).
     """
 
     state = pyqtSignal(str, bool)
-    ended = pyqtSignal()
+    ended = pyqtSignal(str)
 
     def __init__(self, spec: SourceSpec, slot: LatestSlot[Packet],
                  opener: Callable[[SourceSpec], FrameSource] = open_spec,
@@ -162,14 +173,19 @@ class CaptureThread(QThread):
                 with source:
                     count = self._stream(source)
             except Exception as exc:
-                log.warning("%s failed", self.spec.label, exc_info=True)
+                log_failure(f"{self.spec.label} failed", exc)
                 self._retry(f"{self.spec.label} lost: {exc}")
                 continue
             if self._stop.is_set():
                 return
+            short = source.ended_early()  # a truncated file: say so rather than end quietly
+            if short:
+                log.warning("%s", short)
+                self.state.emit(short, False)
             if count and not source.live and not self.spec.loop:
-                self.state.emit(f"{self.spec.label}: end", True)
-                self.ended.emit()
+                if not short:
+                    self.state.emit(f"{self.spec.label}: end", True)
+                self.ended.emit(short or "")
                 return
             if source.live or not count:
                 what = "stopped sending frames" if source.live else "has no readable frame"
@@ -271,8 +287,8 @@ class InferenceThread(QThread):
         try:
             self.runner = self._loader(spec)
         except Exception as exc:
-            log.warning("models not loaded", exc_info=True)
-            self.models_state.emit("failed", f"models not loaded: {exc}")
+            log_failure("models not loaded", exc)
+            self.models_state.emit("failed", f"models not loaded: {one_line(exc)}")
             return
         self.models_state.emit("loaded", f"models loaded ({self.runner.kind} pipeline): "
                                          f"{self.runner.pipeline.describe()}")
@@ -318,8 +334,8 @@ class InferenceThread(QThread):
     def _failed(self, exc: Exception) -> None:
         """Report a failed frame and start over: tracks, smoothing and guidance may be half
         updated, and the frame in flight is dropped."""
-        log.warning("inference failed", exc_info=exc)
-        self.failed.emit(f"{type(exc).__name__}: {exc}")
+        log_failure("inference failed", exc)
+        self.failed.emit(f"{type(exc).__name__}: {one_line(exc)}")
         self.smoother.reset()
         self.guide.reset()
         if self.runner is not None:

@@ -14,7 +14,6 @@ frames the calibration did not see; ``speed`` times both, interleaved.
 """
 from __future__ import annotations
 
-import os
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -25,6 +24,7 @@ import numpy as np
 
 from .detectors import Detector
 from .errors import ModelError
+from .files import replace, temp_path
 from .pose import RTMPose
 from .tracking import box_iou
 
@@ -84,7 +84,8 @@ def quantize(onnx_path: str | Path, output: str | Path, batches: Iterable[np.nda
         per_channel: one weight scale per output channel (much better accuracy than per tensor).
         progress: called with the number of calibration batches consumed so far.
 
-    The file is written through ``<output>.part`` and must load as the same stage.
+    The file is written through a temporary file beside it (``engines.files``) and must load
+    as the same stage.
     """
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
@@ -98,7 +99,7 @@ def quantize(onnx_path: str | Path, output: str | Path, batches: Iterable[np.nda
                             f"(expected one of {', '.join(METHODS)})")
     info = inspect_onnx(onnx_path)
     output = Path(output)
-    part = output.with_name(output.name + ".part")
+    part = temp_path(output)
     reader = _reader(batches, info.input.name, progress)
     with tempfile.TemporaryDirectory() as tmp:
         prepared = Path(tmp) / "prepared.onnx"
@@ -124,7 +125,7 @@ def quantize(onnx_path: str | Path, output: str | Path, batches: Iterable[np.nda
     except ModelError as exc:
         part.unlink(missing_ok=True)
         raise QuantizeError(f"{output}: the quantized model does not load ({exc})") from None
-    os.replace(part, output)
+    replace(part, output, "quantized model")
     return output
 
 

@@ -8,7 +8,6 @@ loaded through ``engines.models.load_model(path, "pose")`` before it replaces ``
 """
 from __future__ import annotations
 
-import os
 import time
 import warnings
 from pathlib import Path
@@ -18,6 +17,7 @@ import torch
 from torch import nn
 
 from engines.errors import ModelError
+from engines.files import replace, temp_path
 
 DEFAULT_OPSET = 17
 #: Max |onnx - torch| allowed, relative to max(1, max |torch output|).
@@ -111,7 +111,7 @@ def export_onnx(model: nn.Module, output: str | Path, input_size: tuple[int, int
 
     Args:
         model: an ``RTMPose`` (any module mapping ``[B,3,H,W]`` to ``(simcc_x, simcc_y)``).
-        output: the ``.onnx`` path; written through a temporary file and ``os.replace``, so an
+        output: the ``.onnx`` path; written through a temporary file (``engines.files``), so an
             existing file is only replaced by a verified one. Missing folders are created.
         input_size: ``(w, h)``; defaults to ``model.input_size``.
         opset: ONNX opset (17).
@@ -139,7 +139,7 @@ def export_onnx(model: nn.Module, output: str | Path, input_size: tuple[int, int
     if output.is_dir():
         raise ModelError(f"{output}: is a folder; give the .onnx file to write")
     output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(f".{output.stem}.{os.getpid()}.tmp.onnx")
+    tmp = temp_path(output)
     was_training = model.training
     model.eval()
     try:
@@ -162,7 +162,7 @@ def export_onnx(model: nn.Module, output: str | Path, input_size: tuple[int, int
                               f"{str(exc).split(': ', 1)[-1]}") from None
         if tuple(pose_io.input_size) != (w, h):
             raise ExportError(f"{output}: exported input size {pose_io.input_size} != {(w, h)}")
-        os.replace(tmp, output)
+        replace(tmp, output, "ONNX model")
     finally:
         model.train(was_training)
         for leftover in (tmp, tmp.with_name(tmp.name + ".data")):

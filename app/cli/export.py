@@ -5,6 +5,7 @@ import argparse
 from pathlib import Path
 
 from engines.errors import UserError
+from engines.files import check_output_file
 
 from .flags import number
 
@@ -66,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.output.suffix.lower() != ".onnx":
         raise UserError(f"--output {args.output}: expected a file name ending in .onnx")
+    check_output_file(args.output, "--output")
     model = build_model(args.arch, args.input_size)
     name = f"rtmpose-{args.arch} {args.input_size}"
     if args.checkpoint is None:

@@ -7,6 +7,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from engines.errors import UserError
+from engines.files import check_output_file, write_file
 
 from .common import add_detector_file_args, positive_int
 
@@ -77,6 +78,9 @@ def run(args: argparse.Namespace) -> int:
     output = args.output or args.onnx.with_name(args.onnx.stem + ".int8.onnx")
     if output.resolve() == args.onnx.resolve():
         raise UserError(f"--output {output}: would overwrite the FP32 model")
+    check_output_file(output, "--output")
+    if args.json:
+        check_output_file(args.json, "--json")
     kind = inspect_onnx(args.onnx).kind
     find_boxes = (detector_boxes(args.det, args.det_size, args.det_norm)
                   if args.det and kind == "pose" else None)
@@ -124,7 +128,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"speed (one {'crop' if kind == 'pose' else 'image'}, median of 20 alternated runs): "
           f"FP32 {fp32_ms:.1f} ms, INT8 {int8_ms:.1f} ms: {fp32_ms / int8_ms:.2f}x")
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2))
+        write_file(args.json, json.dumps(report, indent=2), "report")
         print(f"wrote {args.json}")
     return 0

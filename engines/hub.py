@@ -65,12 +65,20 @@ class Release:
     notes: str = ""
     member: str | None = None
     det_norm: str | None = None  # end2end detectors: "yolox" or "rtmdet" input normalisation
+    ap: str = ""  # published accuracy and its benchmark: "66.5 whole" (COCO-WholeBody), ...
     sha256: str | None = None
 
     @property
     def archive(self) -> str | None:
         """File name the downloaded archive is cached under (``None`` for a plain .onnx)."""
         return url_basename(self.url) if self.member else None
+
+    @property
+    def family(self) -> str:
+        """What kind of model file it is, as ``dwpose fetch --list`` shows it."""
+        if self.stage == "pose":
+            return "SimCC pose"
+        return f"end2end ({self.det_norm})" if self.det_norm else "raw YOLOX"
 
     @property
     def download_name(self) -> str:
@@ -90,9 +98,9 @@ _MMPOSE = "https://download.openmmlab.com/mmpose/v1/projects/rtmposev1/onnx_sdk"
 _RTMW = "https://download.openmmlab.com/mmpose/v1/projects/rtmw/onnx_sdk"
 
 
-def _pose_zip(name: str, stem: str, size: tuple[int, int], notes: str) -> Release:
+def _pose_zip(name: str, stem: str, size: tuple[int, int], notes: str, ap: str) -> Release:
     return Release(name, "pose", f"{_MMPOSE}/{stem}.zip", f"{name}.onnx", size, notes,
-                   member="end2end.onnx")
+                   member="end2end.onnx", ap=ap)
 
 
 # SHA-256 pins (``Release.sha256``). Neither Megvii nor the DWPose authors publish digests;
@@ -114,64 +122,64 @@ _RELEASES: tuple[Release, ...] = (
     # README.md); these exact resolve URLs are used verbatim in yuvraj108c/ComfyUI-Dwpose-Tensorrt
     # README.md and Fannovel16-style ControlNet annotators.
     Release("dw-ll_ucoco_384", "pose", f"{_HF}/dw-ll_ucoco_384.onnx", "dw-ll_ucoco_384.onnx",
-            (288, 384), "DWPose-l 384x288, 66.5 whole AP; the official DWPose model (batch 1)",
+            (288, 384), "DWPose-l 384x288; the official DWPose model (batch 1)", ap="66.5 whole",
             sha256="724f4ff2439ed61afb86fb8a1951ec39c6220682803b4a8bd4f598cd913b1843"),
     Release("yolox_l", "detector", f"{_HF}/yolox_l.onnx", "yolox_l.onnx", (640, 640),
-            "YOLOX-L COCO-80 detector, raw output; the official DWPose detector",
+            "YOLOX-L 640 COCO-80, raw output; the official DWPose detector", ap="50.1 COCO",
             sha256="7860ae79de6c89a3c1eb72ae9a2756c0ccfbe04b7791bb5880afabd97855a411"),
     # --- DWPose ONNX SDKs from OpenMMLab (zip with <folder>/end2end.onnx, dynamic batch).
     # URLs confirmed in Tau-J/rtmlib README.md ("WholeBody 133 Keypoints" table; rtmlib's
     # tools/file.py extracts the member ending in end2end.onnx).
     _pose_zip("dwpose-t_256x192", "rtmpose-t_simcc-ucoco_dw-ucoco_270e-256x192-dcf277bf_20230728",
-              (192, 256), "DWPose-t 256x192, 48.5 whole AP (dynamic batch)"),
+              (192, 256), "DWPose-t 256x192, OpenMMLab ONNX SDK", ap="48.5 whole"),
     _pose_zip("dwpose-s_256x192", "rtmpose-s_simcc-ucoco_dw-ucoco_270e-256x192-3fd922c8_20230728",
-              (192, 256), "DWPose-s 256x192, 53.8 whole AP (dynamic batch)"),
+              (192, 256), "DWPose-s 256x192, OpenMMLab ONNX SDK", ap="53.8 whole"),
     _pose_zip("dwpose-m_256x192", "rtmpose-m_simcc-ucoco_dw-ucoco_270e-256x192-c8b76419_20230728",
-              (192, 256), "DWPose-m 256x192, 60.6 whole AP (dynamic batch)"),
+              (192, 256), "DWPose-m 256x192, OpenMMLab ONNX SDK", ap="60.6 whole"),
     _pose_zip("dwpose-l_256x192", "rtmpose-l_simcc-ucoco_dw-ucoco_270e-256x192-4d6dfc62_20230728",
-              (192, 256), "DWPose-l 256x192, 63.1 whole AP (dynamic batch)"),
+              (192, 256), "DWPose-l 256x192, OpenMMLab ONNX SDK", ap="63.1 whole"),
     _pose_zip("dwpose-l_384x288", "rtmpose-l_simcc-ucoco_dw-ucoco_270e-384x288-2438fd99_20230728",
-              (288, 384), "DWPose-l 384x288, 66.5 whole AP (dynamic batch)"),
+              (288, 384), "DWPose-l 384x288, OpenMMLab ONNX SDK", ap="66.5 whole"),
     # --- RTMW (Cocktail14), rtmlib's default whole-body models: same SimCC I/O, symbolic
     # keypoint axis. URLs in Tau-J/rtmlib rtmlib/tools/solution/wholebody.py; whole AP from
     # mmpose projects/rtmpose/README.md (RTMW-m 58.2, RTMW-l 66.0 / 70.1 at 384x288).
     Release("rtmw-l-m_256x192", "pose",
             f"{_RTMW}/rtmw-dw-l-m_simcc-cocktail14_270e-256x192_20231122.zip",
             "rtmw-l-m_256x192.onnx", (192, 256),
-            "RTMW-m (distilled from l) 256x192, 58.2 whole AP; rtmlib lightweight",
+            "RTMW-m (distilled from l) 256x192; rtmlib lightweight", ap="58.2 whole",
             member="end2end.onnx"),
     Release("rtmw-x-l_256x192", "pose",
             f"{_RTMW}/rtmw-dw-x-l_simcc-cocktail14_270e-256x192_20231122.zip",
             "rtmw-x-l_256x192.onnx", (192, 256),
-            "RTMW-l (distilled from x) 256x192, 66.0 whole AP; rtmlib balanced",
+            "RTMW-l (distilled from x) 256x192; rtmlib balanced", ap="66.0 whole",
             member="end2end.onnx"),
     Release("rtmw-x-l_384x288", "pose",
             f"{_RTMW}/rtmw-dw-x-l_simcc-cocktail14_270e-384x288_20231122.zip",
             "rtmw-x-l_384x288.onnx", (288, 384),
-            "RTMW-l (distilled from x) 384x288, 70.1 whole AP; rtmlib performance",
+            "RTMW-l (distilled from x) 384x288; rtmlib performance", ap="70.1 whole",
             member="end2end.onnx"),
     # --- Raw YOLOX exports (output [1,N,85], no NMS inside) from Megvii's 0.1.1rc0 release.
     # URLs confirmed in Megvii-BaseDetection/YOLOX demo/ONNXRuntime/README.md.
     Release("yolox_nano", "detector", f"{_MEGVII}/yolox_nano.onnx", "yolox_nano.onnx",
-            (416, 416), "YOLOX-Nano 416, 25.8 COCO AP; fastest",
+            (416, 416), "YOLOX-Nano 416; fastest", ap="25.8 COCO",
             sha256="c789161ed43c8269fcd4e67c67eeeb4e80c622da2eb296a20bc6007bd18a0b7d"),
     Release("yolox_tiny", "detector", f"{_MEGVII}/yolox_tiny.onnx", "yolox_tiny.onnx",
-            (416, 416), "YOLOX-Tiny 416, 32.8 COCO AP",
+            (416, 416), "YOLOX-Tiny 416", ap="32.8 COCO",
             sha256="427cc366d34e27ff7a03e2899b5e3671425c262ea2291f88bb942bc1cc70b0f7"),
     Release("yolox_s", "detector", f"{_MEGVII}/yolox_s.onnx", "yolox_s.onnx", (640, 640),
-            "YOLOX-S 640, 40.5 COCO AP",
+            "YOLOX-S 640", ap="40.5 COCO",
             sha256="c5c2d13e59ae883e6af3b45daea64af4833a4951c92d116ec270d9ddbe998063"),
     Release("yolox_m", "detector", f"{_MEGVII}/yolox_m.onnx", "yolox_m.onnx", (640, 640),
-            "YOLOX-M 640, 47.2 COCO AP",
+            "YOLOX-M 640", ap="47.2 COCO",
             sha256="21ff6cfdeb53b013bac2249599e55f00bff3cfdfdab37ed7a4620818c1d15b3f"),
     Release("yolox_l_megvii", "detector", f"{_MEGVII}/yolox_l.onnx", "yolox_l_megvii.onnx",
-            (640, 640), "YOLOX-L 640, 50.1 COCO AP, Megvii's own export of yolox_l",
+            (640, 640), "YOLOX-L 640, Megvii's own export of yolox_l", ap="50.1 COCO",
             sha256="7860ae79de6c89a3c1eb72ae9a2756c0ccfbe04b7791bb5880afabd97855a411"),
     Release("yolox_x", "detector", f"{_MEGVII}/yolox_x.onnx", "yolox_x.onnx", (640, 640),
-            "YOLOX-X 640, 51.5 COCO AP; most accurate, slowest",
+            "YOLOX-X 640; most accurate, slowest", ap="51.5 COCO",
             sha256="c892d7aaf1c4746d8a4d675bec669a4db4f434b4ee1efb654bc9b353379c7c55"),
     Release("yolox_darknet", "detector", f"{_MEGVII}/yolox_darknet.onnx", "yolox_darknet.onnx",
-            (640, 640), "YOLOX-Darknet53 640, 48.0 COCO AP",
+            (640, 640), "YOLOX-Darknet53 640", ap="48.0 COCO",
             sha256="10ccc527877c6ee5596929c4b3eee5ad6a78038647260bc9abdfce9a0df55d05"),
     # --- mmdeploy end2end person detectors (NMS in the graph), rtmlib's defaults. URLs in
     # Tau-J/rtmlib's solutions; Human-Art AP from mmpose projects/rtmpose/README.md. The
@@ -179,22 +187,22 @@ _RELEASES: tuple[Release, ...] = (
     Release("yolox_tiny_humanart", "detector",
             f"{_MMPOSE}/yolox_tiny_8xb8-300e_humanart-6f3252f9.zip", "yolox_tiny_humanart.onnx",
             (416, 416),
-            "YOLOX-Tiny 416 person (COCO + Human-Art), 47.7 Human-Art AP; end2end",
+            "YOLOX-Tiny 416 person (COCO + Human-Art)", ap="47.7 Human-Art",
             member="end2end.onnx", det_norm="yolox"),
     Release("yolox_m_humanart", "detector", f"{_MMPOSE}/yolox_m_8xb8-300e_humanart-c2c7a14a.zip",
             "yolox_m_humanart.onnx", (640, 640),
-            "YOLOX-M 640 person (COCO + Human-Art), 59.1 Human-Art AP; end2end",
+            "YOLOX-M 640 person (COCO + Human-Art)", ap="59.1 Human-Art",
             member="end2end.onnx", det_norm="yolox"),
     Release("yolox_x_humanart", "detector", f"{_MMPOSE}/yolox_x_8xb8-300e_humanart-a39d44ed.zip",
             "yolox_x_humanart.onnx", (640, 640),
-            "YOLOX-X 640 person (COCO + Human-Art), 61.3 Human-Art AP; end2end",
+            "YOLOX-X 640 person (COCO + Human-Art)", ap="61.3 Human-Art",
             member="end2end.onnx", det_norm="yolox"),
     # RTMDet-nano person: OpenMMLab's rtmpose-cpu.zip, which also holds an rtmpose-m
     # end2end.onnx (17 keypoints): the member is named by its full path.
     Release("rtmdet-nano_person", "detector",
             "https://download.openmmlab.com/mmpose/v1/projects/rtmpose/rtmpose-cpu.zip",
             "rtmdet-nano_person.onnx", (320, 320),
-            "RTMDet-nano 320 person, 40.3 COCO person AP; end2end, fastest",
+            "RTMDet-nano 320 person; fastest", ap="40.3 COCO person",
             member="rtmpose-ort/rtmdet-nano/end2end.onnx", det_norm="rtmdet"),
 )
 
@@ -274,11 +282,20 @@ def cached_path(name: str, cache_dir: str | Path | None = None) -> Path:
 
 
 def verify(path: str | Path, release: Release) -> None:
-    """Raise ``ModelError`` unless ``path`` loads and has ``release``'s stage I/O and size."""
-    from .models import load_model
+    """Raise ``ModelError`` unless ``path`` loads and has ``release``'s stage I/O, family and
+    size (a detector file that leaves its size open takes the release's)."""
+    from .models import END2END, RAW_YOLOX, load_model
 
-    _, io = load_model(path, release.stage, device="cpu", threads=1)
-    got = (io.input_size, io.input_size) if release.stage == "detector" else io.input_size
+    if release.stage == "detector":
+        _, io = load_model(path, "detector", det_size=release.input_size[0],
+                           det_size_source=f"registry entry {release.name}", device="cpu",
+                           threads=1)
+        family = END2END if release.det_norm else RAW_YOLOX
+        if io.family != family:
+            raise ModelError(f"{path}: {io.describe()}; {release.name} is {release.family}")
+        got = (io.input_size, io.input_size)
+    else:
+        got = load_model(path, "pose", device="cpu", threads=1)[1].input_size
     if tuple(got) != tuple(release.input_size):
         w, h = release.input_size
         raise ModelError(f"{path}: input is {got[0]}x{got[1]} (WxH); {release.name} is "

@@ -525,6 +525,33 @@ def test_zip_archive_is_kept_until_its_model_verifies(monkeypatch, releases, ser
     assert not (tmp_path / "sdk.zip").exists()
 
 
+def test_member_by_full_path_from_an_archive_with_two_models(monkeypatch, releases,
+                                                            server: Server, tmp_path: Path) -> None:
+    """rtmpose-cpu.zip holds rtmdet-nano/end2end.onnx and rtmpose-m/end2end.onnx: the
+    release names its member by path, a bare name would be ambiguous."""
+    import io
+
+    from tests.onnx_models import make_end2end_onnx
+
+    det = make_end2end_onnx(tmp_path / "e2e.onnx", np.array([[10, 10, 100, 200]], np.float32),
+                            [0], np.zeros((3, 1)), np.zeros(1), size=320, head="rtmdet")
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("rtmpose-ort/rtmpose-m/end2end.onnx", POSE)
+        zf.writestr("rtmpose-ort/rtmdet-nano/end2end.onnx", det.read_bytes())
+        zf.writestr("rtmpose-ort/rtmdet-nano/pipeline.json", "{}")
+    server.state.files["cpu.zip"] = buf.getvalue()
+    by_path = hub.Release("nano", "detector", server.url("cpu.zip"), "nano.onnx", (320, 320),
+                          member="rtmpose-ort/rtmdet-nano/end2end.onnx", det_norm="rtmdet")
+    monkeypatch.setitem(hub.RELEASES, "nano", by_path)
+    cache = tmp_path / "cache"
+    assert hub.fetch("nano", cache, progress=False).read_bytes() == det.read_bytes()
+    bare = replace(by_path, name="bare", filename="bare.onnx", member="end2end.onnx")
+    monkeypatch.setitem(hub.RELEASES, "bare", bare)
+    with pytest.raises(UserError, match="expected one end2end.onnx in the archive, found 2"):
+        hub.fetch("bare", cache, progress=False)
+
+
 def test_other_valid_model_under_a_pinned_name_is_refused(monkeypatch, releases,
                                                           server: Server, tmp_path: Path) -> None:
     monkeypatch.setitem(hub.RELEASES, "det", replace(releases["det"], sha256=_sha256(DETECTOR)))
@@ -731,11 +758,16 @@ def test_cli_fetch_defaults(cli_env: Path, server: Server, capsys) -> None:
     assert cli.main(["fetch", "--list"]) == 0
     table = capsys.readouterr().out
     rows = {line.split()[0]: line for line in table.splitlines() if line.strip()}
-    assert rows["yolox_l"].split()[1:4] == ["*", "detector", "640x640"]
-    assert " yes " in rows["yolox_l"] and " yes " in rows["dw-ll_ucoco_384"]
-    assert rows["dw-ll_ucoco_384"].split()[3] == "384x288"
-    assert " no " in rows["yolox_nano"] and "416x416" in rows["yolox_nano"]
-    assert rows["dwpose-m_256x192"].split()[2] == "256x192"
+    columns = re.compile(r"(\S+)(?: \*)?\s+(pose|detector)\s+(SimCC pose|raw YOLOX|"
+                         r"end2end \(\w+\))\s+(\d+x\d+)\s+([\d.]+ [\w -]+?)\s+(yes|no|partial)")
+    fields = {name: columns.match(row).groups()[1:] for name, row in rows.items()
+              if columns.match(row)}
+    assert rows["yolox_l"].startswith("yolox_l *")
+    assert fields["yolox_l"] == ("detector", "raw YOLOX", "640x640", "50.1 COCO", "yes")
+    assert fields["dw-ll_ucoco_384"] == ("pose", "SimCC pose", "384x288", "66.5 whole", "yes")
+    assert fields["yolox_nano"] == ("detector", "raw YOLOX", "416x416", "25.8 COCO", "no")
+    assert fields["rtmdet-nano_person"][1:4] == ("end2end (rtmdet)", "320x320", "40.3 COCO person")
+    assert fields["rtmw-x-l_384x288"][2:4] == ("384x288", "70.1 whole")
     assert str(cli_env) in table
 
 

@@ -68,19 +68,21 @@ def _state(release: hub.Release, cache: Path) -> str:
 
 
 def list_releases(cache: Path, verbose: bool = False) -> str:
-    """The release table ``--list`` prints."""
+    """The release table ``--list`` prints: stage, family, input size, published accuracy."""
     defaults = set(hub.DEFAULT_MODELS.values())
-    rows = [("NAME", "STAGE", "INPUT HxW", "CACHED", "NOTES")]
+    rows = [("NAME", "STAGE", "FAMILY", "INPUT HxW", "AP", "CACHED", "NOTES")]
     for r in hub.RELEASES.values():
         name = r.name + (" *" if r.name in defaults else "")
-        rows.append((name, r.stage, _size(r), _state(r, cache), r.notes))
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)) + "  " + row[4] for row in rows]
+        rows.append((name, r.stage, r.family, _size(r), r.ap, _state(r, cache), r.notes))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row, widths)) + "  " + row[-1] for row in rows]
     if verbose:
         lines.append("")
         for r in hub.RELEASES.values():
             lines.append(f"{r.name}: {hub.release_url(r)} -> {cache / r.download_name}")
-    lines += ["", f"* default models; cache: {cache}"]
+    lines += ["", "AP: whole = COCO-WholeBody whole-body AP; COCO = COCO box AP (80 classes); "
+                  "COCO person, Human-Art = person box AP",
+              f"* default models; cache: {cache}"]
     return "\n".join(line.rstrip() for line in lines)
 
 

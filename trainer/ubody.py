@@ -45,13 +45,17 @@ from __future__ import annotations
 
 import json
 import math
+import multiprocessing
 import os
 import shutil
 import signal
+import threading
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from multiprocessing import Pool
 from pathlib import Path
 from typing import Any
 
@@ -573,21 +577,57 @@ def _run_tasks(tasks: list[VideoTask], pending: int, workers: int, progress: boo
         if workers <= 1:
             for task in tasks:
                 collect(extract_video(task))
-        else:  # leaving the block (also on Ctrl+C) terminates the workers
-            with Pool(workers, initializer=_worker_signals) as pool:
-                for result in pool.imap_unordered(extract_video, tasks):
-                    collect(result)
+        else:
+            _run_pool(tasks, workers, collect)
     if odd_fps:
         report.notes.append(
             f"{len(odd_fps)} video(s) not at 30 fps; their frames were picked by time as "
             f"ffmpeg -r 30 does: {', '.join(odd_fps[:5])}{' ...' if len(odd_fps) > 5 else ''}")
 
 
-def _worker_signals() -> None:
-    """Ctrl+C is the main process's to handle; terminate() ends a worker at once (a frame
-    cut short is only ever a temporary file, removed by the next run)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+def _run_pool(tasks: list[VideoTask], workers: int,
+              collect: Callable[[VideoResult], None]) -> None:
+    """``extract_video`` over ``tasks`` in ``workers`` fresh processes.
+
+    They are spawned, not forked: a fork of a process whose OpenCV/FFmpeg threads hold a lock
+    can deadlock. A worker that dies (a decoder crash, the OOM killer) fails only the videos
+    not finished, reported as problems. On any exception (Ctrl+C) the workers are ended at
+    once: a frame cut short is only ever a temporary file, removed by the next run.
+    """
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    with _interrupts_ignored():  # the workers start now and keep ignoring Ctrl+C
+        futures = {pool.submit(extract_video, task): task for task in tasks}
+        processes = list(pool._processes.values())  # no public handle to stop them
+    try:
+        for future in as_completed(futures):
+            try:
+                collect(future.result())
+            except BrokenProcessPool:
+                task = futures[future]
+                collect(VideoResult(task.name, len(task.frames), problem=(
+                    f"{task.name}: not finished, a worker process died (a crash in the "
+                    "video decoder?); run again, with --workers 1 to see which video")))
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            process.terminate()
+        raise
+    pool.shutdown()
+
+
+@contextmanager
+def _interrupts_ignored() -> Iterator[None]:
+    """Ignore SIGINT while worker processes start: they inherit it (across exec, and Python
+    keeps an ignored SIGINT), so Ctrl+C in the terminal, which reaches the whole process
+    group, is the main process's alone to handle. A no-op outside the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _write_sampled(root: Path, scenes: list[str], interval: int, report: PrepareReport) -> None:

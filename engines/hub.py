@@ -209,8 +209,24 @@ _RELEASES: tuple[Release, ...] = (
 #: Released models by name.
 RELEASES: dict[str, Release] = {r.name: r for r in _RELEASES}
 
-#: What ``dwpose`` uses when no model is given: the official DWPose pair.
-DEFAULT_MODELS: dict[str, str] = {"detector": "yolox_l", "pose": "dw-ll_ucoco_384"}
+#: What ``dwpose`` uses when no model is given, by where the models run. On a GPU: the official
+#: DWPose pair (DWPose-l 384x288, 66.5 whole AP, 7.68 ms TensorRT FP16 on a GTX 1660 Ti). On the
+#: CPU: YOLOX-Nano + DWPose-m 256x192 (60.6 whole AP), which keeps up with a camera there where
+#: DWPose-l does not (measured with ``dwpose bench``, see docs/models.md).
+DEFAULT_PAIRS: dict[str, dict[str, str]] = {
+    "gpu": {"detector": "yolox_l", "pose": "dw-ll_ucoco_384"},
+    "cpu": {"detector": "yolox_nano", "pose": "dwpose-m_256x192"},
+}
+
+
+def default_models(on_gpu: bool | None = None) -> dict[str, str]:
+    """The default pair for models that run on a GPU or on the CPU; ``None``: whether this
+    machine has a CUDA GPU."""
+    if on_gpu is None:
+        from .device import has_cuda
+
+        on_gpu = has_cuda()
+    return DEFAULT_PAIRS["gpu" if on_gpu else "cpu"]
 
 
 def url_basename(url: str) -> str:
@@ -464,13 +480,13 @@ def resolve_model(spec: str | Path | None, stage: str, cache_dir: str | Path | N
 
     An existing path is returned as is; a release name maps to its cached file (checked
     against its digest record, else its pin; fetched when missing and ``download``); ``None``
-    means ``DEFAULT_MODELS[stage]``. Anything else is a ``UserError`` that lists the released
+    means this machine's ``default_models()[stage]``. Anything else is a ``UserError`` that lists the released
     names for the stage.
     """
     if stage not in STAGES:
         raise ValueError(f"stage must be one of {STAGES}, not {stage!r}")
     if spec is None or str(spec) == "":
-        spec = DEFAULT_MODELS[stage]
+        spec = default_models()[stage]
     path = Path(spec).expanduser()
     if path.exists():
         return path

@@ -165,3 +165,17 @@ def test_unreadable_single_image_and_fake_video(tmp_path, det_fixed, pose256, ca
     fake.write_text("not a video")
     assert main(["predict", "-i", str(fake), *args]) == 2
     assert "fake.mp4: cannot open as a video" in capsys.readouterr().err
+
+
+def test_default_models_fit_the_machine_and_are_named(tmp_path, capsys, monkeypatch):
+    from engines import device
+
+    monkeypatch.setenv("DWPOSE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(device, "has_cuda", lambda: False)
+    image = tmp_path / "a.png"
+    cv2.imwrite(str(image), np.zeros((32, 32, 3), np.uint8))
+    code = main(["predict", "-i", str(image), "--no-download", "-o", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert ("models on the CPU: default detector yolox_nano and pose dwpose-m_256x192" in err)
+    assert "run 'dwpose fetch yolox_nano'" in err

@@ -236,7 +236,8 @@ def releases(monkeypatch, server: Server) -> dict[str, hub.Release]:
                            member="end2end.onnx"),
     }
     monkeypatch.setattr(hub, "RELEASES", table)
-    monkeypatch.setattr(hub, "DEFAULT_MODELS", {"detector": "det", "pose": "pose"})
+    monkeypatch.setattr(hub, "DEFAULT_PAIRS", {where: {"detector": "det", "pose": "pose"}
+                                               for where in ("gpu", "cpu")})
     monkeypatch.delenv(hub.MIRROR_ENV, raising=False)
     server.state.files.update({"det.onnx": DETECTOR, "pose.onnx": POSE})
     return table
@@ -687,7 +688,11 @@ def test_default_cache_dir(monkeypatch, tmp_path: Path) -> None:
 
 
 def test_release_table_is_consistent() -> None:
-    assert hub.DEFAULT_MODELS == {"detector": "yolox_l", "pose": "dw-ll_ucoco_384"}
+    assert hub.default_models(on_gpu=True) == {"detector": "yolox_l", "pose": "dw-ll_ucoco_384"}
+    assert hub.default_models(on_gpu=False) == {"detector": "yolox_nano",
+                                                "pose": "dwpose-m_256x192"}
+    for pair in hub.DEFAULT_PAIRS.values():
+        assert [hub.RELEASES[name].stage for name in pair.values()] == list(pair)
     assert hub.RELEASES["yolox_l"].url == "https://huggingface.co/yzd-v/DWPose/resolve/main/yolox_l.onnx"
     assert hub.RELEASES["dw-ll_ucoco_384"].url == (
         "https://huggingface.co/yzd-v/DWPose/resolve/main/dw-ll_ucoco_384.onnx")
@@ -748,7 +753,19 @@ def cli_env(monkeypatch, server: Server, tmp_path: Path) -> Path:
     return tmp_path / "home"
 
 
-def test_cli_fetch_defaults(cli_env: Path, server: Server, capsys) -> None:
+def test_default_pair_follows_the_gpu(monkeypatch) -> None:
+    from engines import device
+
+    for gpu, pair in ((True, ("yolox_l", "dw-ll_ucoco_384")),
+                      (False, ("yolox_nano", "dwpose-m_256x192"))):
+        monkeypatch.setattr(device, "has_cuda", lambda gpu=gpu: gpu)
+        assert tuple(hub.default_models().values()) == pair
+
+
+def test_cli_fetch_defaults(cli_env: Path, server: Server, capsys, monkeypatch) -> None:
+    from engines import device
+
+    monkeypatch.setattr(device, "has_cuda", lambda: True)  # the GPU pair
     assert cli.main(["fetch", "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert f"yolox_l: {cli_env / 'yolox_l.onnx'}" in out

@@ -16,10 +16,12 @@ def add_pipeline_args(parser: argparse.ArgumentParser) -> None:
     models.add_argument("--det", metavar="D.onnx",
                         help="person detector: a path or a release name from 'dwpose fetch "
                              "--list'; a raw YOLOX export or an mmdeploy end2end detector "
-                             "(default: yolox_l, downloaded into the cache on first use)")
+                             "(default: yolox_l on a GPU, yolox_nano on the CPU; downloaded into "
+                             "the cache on first use)")
     models.add_argument("--pose", metavar="P.onnx",
                         help="DWPose/RTMPose SimCC model: a path or a release name "
-                             "(default: dw-ll_ucoco_384, downloaded on first use)")
+                             "(default: dw-ll_ucoco_384 on a GPU, dwpose-m_256x192 on the CPU; "
+                             "downloaded on first use)")
     models.add_argument("--cache-dir", metavar="DIR",
                         help="model cache (default: $DWPOSE_HOME or ~/.cache/dwpose)")
     models.add_argument("--no-download", action="store_true",
@@ -68,12 +70,37 @@ def add_detector_file_args(group) -> None:
                             "pipeline.json, registry entry or head names)")
 
 
-def resolve_models(args: argparse.Namespace) -> tuple[str, str]:
-    from engines.hub import DEFAULT_MODELS, resolve_model
+def runs_on_gpu(backend: str, device: str) -> bool:
+    """Whether ``--backend`` / ``--device`` put the models on a CUDA GPU of this machine."""
+    from engines.device import has_cuda
 
+    if backend == "tensorrt":
+        return True
+    if device == "cpu" or not has_cuda():
+        return False
+    if backend == "onnxruntime":
+        import onnxruntime
+
+        return "CUDAExecutionProvider" in onnxruntime.get_available_providers()
+    return backend == "torch"
+
+
+def resolve_models(args: argparse.Namespace) -> tuple[str, str]:
+    """The detector and pose files; a model not given is the default pair's for where the
+    models run (named on stderr)."""
+    from engines.hub import default_models, resolve_model
+
+    on_gpu = runs_on_gpu(args.backend, args.device)
+    defaults = default_models(on_gpu)
+    if args.det is None or args.pose is None:
+        where = "on a GPU" if on_gpu else "on the CPU"
+        chosen = [f"{stage} {defaults[stage]}" for stage, given in
+                  (("detector", args.det), ("pose", args.pose)) if not given]
+        print(f"dwpose: models {where}: default {' and '.join(chosen)} (choose with "
+              "--det / --pose, 'dwpose fetch --list')", file=sys.stderr)
     paths = []
     for stage, spec in (("detector", args.det), ("pose", args.pose)):
-        paths.append(str(resolve_model(spec or DEFAULT_MODELS[stage], stage,
+        paths.append(str(resolve_model(spec or defaults[stage], stage,
                                        cache_dir=args.cache_dir,
                                        download=not args.no_download)))
     return paths[0], paths[1]

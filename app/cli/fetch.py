@@ -9,7 +9,8 @@ from engines import hub
 DESCRIPTION = """\
 Download released detector and pose models into the model cache, resume an interrupted
 download, and check that each file loads and has the inputs/outputs its stage needs.
-With no NAME, fetches the default pair: yolox_l (detector) and dw-ll_ucoco_384 (pose).
+With no NAME, fetches this machine's default pair: with a CUDA GPU the official DWPose pair,
+yolox_l (detector) and dw-ll_ucoco_384 (pose); without one yolox_nano and dwpose-m_256x192.
 Models already in the cache and valid are not downloaded again."""
 
 EPILOG = """\
@@ -26,7 +27,7 @@ offline:      download the URL shown by 'dwpose fetch --list -v' yourself and sa
               name shown; a .zip is unpacked by the next 'dwpose fetch NAME'
 
 examples:
-  dwpose fetch                      # yolox_l + dw-ll_ucoco_384
+  dwpose fetch                      # this machine's default pair
   dwpose fetch yolox_nano dwpose-m_256x192
   dwpose fetch --list"""
 
@@ -38,7 +39,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=DESCRIPTION, epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("names", nargs="*", metavar="NAME",
-                   help="released model names (see --list); default: yolox_l dw-ll_ucoco_384")
+                   help="released model names (see --list); default: this machine's default "
+                        "pair (yolox_l + dw-ll_ucoco_384 with a GPU, yolox_nano + "
+                        "dwpose-m_256x192 without)")
     p.add_argument("--all", action="store_true", help="fetch every released model")
     p.add_argument("--list", action="store_true",
                    help="print the released models and whether they are cached, then exit")
@@ -67,9 +70,15 @@ def _state(release: hub.Release, cache: Path) -> str:
     return "partial" if any(p.exists() for p in partial) else "no"
 
 
+def _where() -> str:
+    from engines.device import has_cuda
+
+    return "a CUDA GPU" if has_cuda() else "no GPU: the CPU pair"
+
+
 def list_releases(cache: Path, verbose: bool = False) -> str:
     """The release table ``--list`` prints: stage, family, input size, published accuracy."""
-    defaults = set(hub.DEFAULT_MODELS.values())
+    defaults = set(hub.default_models().values())
     rows = [("NAME", "STAGE", "FAMILY", "INPUT HxW", "AP", "CACHED", "NOTES")]
     for r in hub.RELEASES.values():
         name = r.name + (" *" if r.name in defaults else "")
@@ -82,7 +91,7 @@ def list_releases(cache: Path, verbose: bool = False) -> str:
             lines.append(f"{r.name}: {hub.release_url(r)} -> {cache / r.download_name}")
     lines += ["", "AP: whole = COCO-WholeBody whole-body AP; COCO = COCO box AP (80 classes); "
                   "COCO person, Human-Art = person box AP",
-              f"* default models; cache: {cache}"]
+              f"* default models on this machine ({_where()}); cache: {cache}"]
     return "\n".join(line.rstrip() for line in lines)
 
 
@@ -97,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
     elif args.names:
         names = list(dict.fromkeys(args.names))
     else:
-        names = [hub.DEFAULT_MODELS["detector"], hub.DEFAULT_MODELS["pose"]]
+        names = list(hub.default_models().values())
     for name in names:  # check every name before downloading anything
         hub.get_release(name)
     for name in names:

@@ -61,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     models = p.add_argument_group("models")
     models.add_argument("--det", metavar="D.onnx",
                         help="person detector: release name ('dwpose fetch --list') or path "
-                             "of a raw YOLOX or end2end ONNX (default: yolox_l)")
+                             "of a raw YOLOX or end2end ONNX (default: yolox_l with a GPU, "
+                             "yolox_nano without)")
     models.add_argument("--det-size", type=positive_int, metavar="S",
                         help="input size of a detector file that leaves it symbolic "
                              "(default: its registry entry, else 640)")
@@ -69,7 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="normalisation of an end2end detector: yolox = BGR 0-255, rtmdet = "
                              "BGR mean/std (default: what the file says)")
     models.add_argument("--pose", metavar="P.onnx",
-                        help="DWPose model: release name or path (default: dw-ll_ucoco_384)")
+                        help="DWPose model: release name or path (default: dw-ll_ucoco_384 "
+                             "with a GPU, dwpose-m_256x192 without)")
     models.add_argument("--backend", choices=sorted(BACKENDS),
                         help="inference runtime (default: onnxruntime)")
     models.add_argument("--pipeline", choices=PIPELINE_MODES,

@@ -12,7 +12,7 @@ from typing import Any
 
 from PyQt5.QtCore import QByteArray, QSettings
 
-from engines.hub import DEFAULT_MODELS
+from engines.hub import default_models
 from engines.overlap import PIPELINE_MODES
 
 ORGANIZATION = APPLICATION = "dwpose-guide"
@@ -41,8 +41,8 @@ class Settings:
     mirror: bool = True  # selfie view
     backend: str = "onnxruntime"
     pipeline: str = "auto"  # serial or overlapped models: one of PIPELINE_MODES
-    det: str = DEFAULT_MODELS["detector"]  # release name or path
-    pose: str = DEFAULT_MODELS["pose"]
+    det: str = default_models()["detector"]  # release name or path: this machine's default
+    pose: str = default_models()["pose"]
     det_size: int = 0  # input size of a detector file that leaves it open; 0 = its default
     det_norm: str = ""  # end2end detector normalisation ("yolox", "rtmdet"); "" = the file's
     profile: str = "full_body"

@@ -82,10 +82,16 @@ def entropy_calibrator_class(trt: ModuleType, cuda: ModuleType) -> type:
     return EntropyCalibrator
 
 
+def require_calibrator() -> ModuleType:
+    """The installed TensorRT, when it has a calibrator (10); a ``UserError`` otherwise."""
+    trt = import_tensorrt()
+    if major_version(trt) >= 11 or not hasattr(trt, "IInt8EntropyCalibrator2"):
+        raise UserError(INT8_NEEDS_TRT10.format(version=trt.__version__))
+    return trt
+
+
 def create_entropy_calibrator(batcher: ImageBatcher | None, cache_file: str | Path,
                               read_cache: bool = True):
     """An ``EntropyCalibrator`` for the installed TensorRT (needs a GPU and TensorRT 10)."""
-    trt, cuda = import_tensorrt(), import_cuda()
-    if major_version(trt) >= 11 or not hasattr(trt, "IInt8EntropyCalibrator2"):
-        raise UserError(INT8_NEEDS_TRT10.format(version=trt.__version__))
-    return entropy_calibrator_class(trt, cuda)(batcher, cache_file, read_cache)
+    trt = require_calibrator()
+    return entropy_calibrator_class(trt, import_cuda())(batcher, cache_file, read_cache)

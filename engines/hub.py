@@ -480,8 +480,8 @@ def resolve_model(spec: str | Path | None, stage: str, cache_dir: str | Path | N
 
     An existing path is returned as is; a release name maps to its cached file (checked
     against its digest record, else its pin; fetched when missing and ``download``); ``None``
-    means this machine's ``default_models()[stage]``. Anything else is a ``UserError`` that lists the released
-    names for the stage.
+    means this machine's ``default_models()[stage]``. Anything else is a ``UserError`` that
+    lists the released names for the stage.
     """
     if stage not in STAGES:
         raise ValueError(f"stage must be one of {STAGES}, not {stage!r}")

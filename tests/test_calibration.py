@@ -8,12 +8,12 @@ import pytest
 
 import app.cli as cli
 from calibration.batcher import ImageBatcher, detector_boxes
+from calibration.build import build_engine
 from calibration.calibrator import create_entropy_calibrator
 from engines.backends.onnxruntime import OnnxRuntimeBackend
 from engines.detectors import YOLOX
 from engines.errors import InputError, UserError
 from engines.pose import RTMPose
-from engines.trt.builder import build_engine
 from tests import fake_trt
 from tests.onnx_models import make_detector_onnx, make_pose_onnx
 
@@ -153,6 +153,22 @@ def test_int8_build_calibrates_once_then_uses_the_cache(fake, images, pose_onnx,
     assert meta.precision == "int8" and meta.calib_cache == str(cache.resolve())
     build_engine(pose_onnx, tmp_path / "b.engine", "int8", calib_cache=cache)  # no images
     assert fake.builds[-1]["calibration"] == {"calibrated": False, "batches": 0, "cache": True}
+
+
+def test_an_int8_engine_of_another_tensorrt_says_how_to_rebuild_it(fake, images, pose_onnx,
+                                                                   tmp_path):
+    """The engine header names the cache, but the runtime does not calibrate by itself."""
+    from engines.backends.tensorrt import TensorRTBackend
+    from engines.errors import ModelError
+
+    engine, cache = tmp_path / "a.engine", tmp_path / "pose.calib"
+    build_engine(pose_onnx, engine, "int8", calib_images=images, calib_cache=cache,
+                 calib_batch=2)
+    fake.set_version("10.4.0")
+    with pytest.raises(ModelError, match=r"rebuilding failed: an INT8 engine is rebuilt with "
+                                         r"its calibration: dwpose build --onnx .* --int8 "
+                                         r"--calib-cache .*pose\.calib"):
+        TensorRTBackend(engine)
 
 
 def test_static_detector_calibrates_with_its_own_batch(fake, images, det_onnx, tmp_path):

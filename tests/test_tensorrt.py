@@ -55,7 +55,7 @@ def det_onnx(tmp_path):
 
 
 def build(onnx_path, output, precision="fp16", **options):
-    from engines.trt.builder import build_engine
+    from calibration.build import build_engine
 
     return build_engine(onnx_path, output, precision, **options)
 

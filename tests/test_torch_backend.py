@@ -21,14 +21,16 @@ torch = pytest.importorskip("torch")
 
 from app.cli import main  # noqa: E402
 from engines.backends import create_backend  # noqa: E402
+from engines.backends.onnx_graph import OnnxGraph  # noqa: E402
 from engines.backends.onnxruntime import OnnxRuntimeBackend  # noqa: E402
-from engines.backends.torch import OnnxGraph, TorchBackend  # noqa: E402
+from engines.backends.torch import TorchBackend  # noqa: E402
 from engines.detectors import YOLOX  # noqa: E402
 from engines.errors import ModelError, UserError  # noqa: E402
 from engines.models import load_model  # noqa: E402
 from engines.pose import RTMPose  # noqa: E402
 from tests.conftest import need  # noqa: E402
 from tests.onnx_models import make_detector_onnx, make_pose_onnx  # noqa: E402
+from trainer.deploy import checkpoint_loader  # noqa: E402
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(),
                                 reason="needs a CUDA GPU visible to PyTorch")
@@ -106,7 +108,7 @@ def test_trainer_pose_model_matches_onnxruntime(trained, source):
     """The exported graph (opset 17 and 11) and the checkpoint itself against ONNX Runtime on
     the opset-17 file: SimCC logits within 1e-4 of the largest one (measured 8.6e-4 on logits
     up to 47, 1.8e-5 of it: float32 sums in another order)."""
-    backend = TorchBackend(trained[source], device="cpu")
+    backend = TorchBackend(trained[source], device="cpu", checkpoint=checkpoint_loader())
     ort = OnnxRuntimeBackend(trained[17], device="cpu")
     assert [t.shape for t in backend.inputs] == [(None, 3, 256, 192)]
     assert [(t.name, t.shape[2]) for t in backend.outputs] == [("simcc_x", 384),
@@ -306,12 +308,18 @@ def test_wrong_feeds_are_model_errors(model_dir):
 
 
 def test_checkpoint_variant_from_options_or_weights(trained, tmp_path):
-    assert TorchBackend(trained["pth"], device="cpu", arch="t", input_size="256x192")
+    assert TorchBackend(trained["pth"], device="cpu",
+                        checkpoint=checkpoint_loader("t", "256x192"))
     with pytest.raises(ModelError, match="does not fit rtmpose-s_256x192"):
-        TorchBackend(trained["pth"], device="cpu", arch="s")
+        TorchBackend(trained["pth"], device="cpu", checkpoint=checkpoint_loader("s"))
     torch.save({"state_dict": {"w": torch.zeros(2)}}, tmp_path / "odd.pth")
     with pytest.raises(ModelError, match="cannot tell the model variant .*--pose-arch"):
-        TorchBackend(tmp_path / "odd.pth", device="cpu")
+        TorchBackend(tmp_path / "odd.pth", device="cpu", checkpoint=checkpoint_loader())
+
+
+def test_a_checkpoint_without_the_trainers_loader_is_a_clear_error(trained):
+    with pytest.raises(ModelError, match="a checkpoint needs the trainer's loader"):
+        TorchBackend(trained["pth"], device="cpu")
 
 
 def test_without_torch_one_clear_line(monkeypatch, yolox_nano):
@@ -394,7 +402,7 @@ def test_gpu_fp16_matches_onnxruntime(trained, yolox_nano):
 def test_gpu_jobs_run_on_their_own_streams(trained):
     """Two jobs in flight on two backends' streams, collected in the other order: each gives
     what a blocking call gives, with its GPU time from CUDA events."""
-    a, b = TorchBackend(trained[17]), TorchBackend(trained["pth"])
+    a, b = TorchBackend(trained[17]), TorchBackend(trained["pth"], checkpoint=checkpoint_loader())
     assert a.stream != b.stream
     x = crops(4)
     job_a, job_b = a.submit({"input": x}), b.submit({"input": x})

@@ -42,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engines.trt.builder import build_engine
+    from calibration.build import build_engine
     from engines.trt.runtime import import_cuda, import_tensorrt
 
     check_onnx(args.onnx)

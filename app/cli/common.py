@@ -117,8 +117,10 @@ def backend_options(args: argparse.Namespace) -> dict:
                             "runs the model file's own precision")
         return {"device": args.device, "threads": args.threads}
     if args.backend == "torch":
-        return {"device": args.device, "precision": args.precision, "arch": args.pose_arch,
-                "input_size": args.pose_input_size}
+        from trainer.deploy import checkpoint_loader
+
+        return {"device": args.device, "precision": args.precision,
+                "checkpoint": checkpoint_loader(args.pose_arch, args.pose_input_size)}
     return {"precision": "fp16" if args.precision == "auto" else args.precision}  # tensorrt
 
 

@@ -17,8 +17,8 @@ Runtime on the CPU (static quantization: uint8 activations, int8 weights per cha
 Activation ranges are calibrated on frames of your video or folder of images, with the app's
 own preprocessing (the detector's letterbox, or RTMPose person crops found by --det). A part
 of the frames is held out: on it, the INT8 model is compared with the FP32 one (keypoint
-distance and PCK for a pose model, box IoU for a detector), and both are timed. The result loads anywhere an .onnx does:
-dwpose predict --pose model.int8.onnx"""
+distance and PCK for a pose model, box IoU for a detector), and both are timed. The result
+loads anywhere an .onnx does: dwpose predict --pose model.int8.onnx"""
 
 EPILOG = """\
 examples:

@@ -124,9 +124,14 @@ class ModelSpec:
 def load_pipeline(spec: ModelSpec) -> FrameRunner[Packet]:
     """The shared pipeline, set up for a live view (tracking, no whole-image fallback), run
     serially or overlapped as ``spec.pipeline`` says."""
+    options = {}
+    if spec.backend == "torch":  # a .pth pose checkpoint runs through the trainer's loader
+        from trainer.deploy import checkpoint_loader
+
+        options["checkpoint"] = checkpoint_loader()
     pipeline = build_pipeline(spec.det, spec.pose, backend=spec.backend,
                               det_interval=LIVE_DET_INTERVAL, whole_image_fallback=False,
-                              det_size=spec.det_size, det_norm=spec.det_norm)
+                              det_size=spec.det_size, det_norm=spec.det_norm, **options)
     return FrameRunner(pipeline, spec.pipeline)
 
 

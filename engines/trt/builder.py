@@ -41,7 +41,7 @@ DEFAULT_OPT_BATCH = 4  # typical number of persons in a frame
 DEFAULT_WORKSPACE_MB = 1024
 
 
-def _stderr(message: str) -> None:
+def stderr_log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
@@ -56,7 +56,7 @@ class EngineBuilder:
     """
 
     def __init__(self, workspace_mb: int = DEFAULT_WORKSPACE_MB, verbose: bool = False,
-                 device_index: int = 0, log: Callable[[str], None] = _stderr) -> None:
+                 device_index: int = 0, log: Callable[[str], None] = stderr_log) -> None:
         self.trt = trt = import_tensorrt()
         self.cuda = import_cuda()
         self.major = major_version(trt)
@@ -252,26 +252,20 @@ class EngineBuilder:
 def build_engine(onnx_path: str | Path, output: str | Path | None, precision: str = "fp16",
                  max_batch: int = DEFAULT_MAX_BATCH, opt_batch: int = DEFAULT_OPT_BATCH,
                  workspace_mb: int = DEFAULT_WORKSPACE_MB,
-                 timing_cache: str | Path | None = None,
-                 calib_images: str | Path | None = None, calib_cache: str | Path | None = None,
-                 calib_batch: int = 8, calib_max_images: int = 512, find_boxes=None,
-                 recalibrate: bool = False, verbose: bool = False,
-                 log: Callable[[str], None] = _stderr, det_size: int | None = None,
+                 timing_cache: str | Path | None = None, calibrator=None,
+                 calib_cache: str | Path | None = None, verbose: bool = False,
+                 log: Callable[[str], None] = stderr_log, det_size: int | None = None,
                  det_norm: str | None = None) -> EngineMetadata:
-    """Parse, (calibrate,) build and write one engine; the whole ``dwpose build`` flow.
+    """Parse, build and write one engine.
 
-    INT8 uses ``calib_cache`` when it exists (unless ``recalibrate``), else calibrates on
-    ``calib_images`` (a folder or a video) and writes the cache. ``det_size`` / ``det_norm``:
-    what a detector file leaves open.
+    INT8 needs ``calibrator`` (TensorRT 10's calibrator interface; ``calibration`` makes one
+    from images or a cache, ``calibration.build_engine`` is the whole ``dwpose build`` flow);
+    ``calib_cache`` is recorded in the header. It is freed once the build is over.
+    ``det_size`` / ``det_norm``: what a detector file leaves open.
     """
     builder = EngineBuilder(workspace_mb, verbose, log=log)
-    calibrator = None
     try:
         builder.create_network(onnx_path, precision, det_size, det_norm)
-        if precision == "int8":
-            calibrator = _calibrator(onnx_path, calib_images, calib_cache, calib_batch,
-                                     calib_max_images, find_boxes, recalibrate, det_size,
-                                     det_norm)
         return builder.create_engine(output, precision, max_batch, opt_batch, calibrator,
                                      timing_cache, calib_cache)
     finally:
@@ -281,30 +275,15 @@ def build_engine(onnx_path: str | Path, output: str | Path | None, precision: st
         builder.close()
 
 
-def _calibrator(onnx_path, images, cache, batch, max_images, find_boxes, recalibrate: bool,
-                det_size: int | None, det_norm: str | None):
-    from calibration.batcher import ImageBatcher
-    from calibration.calibrator import create_entropy_calibrator
-
-    if cache is None:
-        raise UserError("INT8 needs a calibration cache file to read or write (--calib-cache)")
-    cache = Path(cache)
-    if recalibrate and images is None:
-        raise UserError("recalibrating needs calibration images (a folder or a video)")
-    if images is None and not cache.is_file():
-        raise UserError(f"INT8 needs calibration images (--calib-images DIR or VIDEO) or an "
-                        f"existing calibration cache; {cache} does not exist")
-    batcher = None
-    if images is not None and (recalibrate or not cache.is_file()):
-        batcher = ImageBatcher(images, onnx_path, batch, max_images, find_boxes=find_boxes,
-                               det_size=det_size, det_norm=det_norm)
-    return create_entropy_calibrator(batcher, cache, read_cache=not recalibrate)
-
-
 def rebuild_engine(meta: EngineMetadata, output: str | Path,
-                   log: Callable[[str], None] = _stderr) -> EngineMetadata:
-    """Build ``output`` again from the ONNX model and settings recorded in ``meta``."""
+                   log: Callable[[str], None] = stderr_log, calibrator=None) -> EngineMetadata:
+    """Build ``output`` again from the ONNX model and settings recorded in ``meta`` (an INT8
+    engine needs the ``calibrator`` of its recorded cache)."""
+    if meta.precision == "int8" and calibrator is None:
+        cache = f" --calib-cache {meta.calib_cache}" if meta.calib_cache else ""
+        raise UserError(f"an INT8 engine is rebuilt with its calibration: dwpose build --onnx "
+                        f"{meta.onnx_path} --int8{cache} --output {output}")
     return build_engine(meta.onnx_path, output, meta.precision, meta.max_batch, meta.opt_batch,
-                        meta.workspace_mb, calib_cache=meta.calib_cache, log=log,
-                        det_size=meta.input_size[0] if meta.kind == "detector" else None,
+                        meta.workspace_mb, calibrator=calibrator, calib_cache=meta.calib_cache,
+                        log=log, det_size=meta.input_size[0] if meta.kind == "detector" else None,
                         det_norm=meta.norm if meta.norm in NORMALIZATIONS else None)

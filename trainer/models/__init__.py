@@ -1,12 +1,12 @@
 """RTMPose / DWPose whole-body models in plain PyTorch, state-dict compatible with mmpose."""
 from __future__ import annotations
 
+from .builder import build_model
 from .configs import (
     ARCH_FACTORS,
     ARCHS,
     INPUT_SIZES,
     ModelConfig,
-    build_model,
     get_config,
     infer_variant,
     parse_input_size,

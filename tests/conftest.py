@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 from collections import Counter
 from pathlib import Path
 
@@ -54,6 +55,16 @@ def pytest_terminal_summary(terminalreporter) -> None:
     if sum(counts.values()):
         text = ", ".join(f"{n} {outcome}" for outcome, n in counts.items() if n)
         terminalreporter.write_line(f"parity tests: {text}")
+
+
+@pytest.fixture(autouse=True)
+def _keep_sigchld():
+    """Give each test the SIGCHLD handling it started with. A torch DataLoader with worker
+    processes installs a process-wide SIGCHLD handler that stays after the loader is gone;
+    with it, a later test that signals its subprocesses crashed the test process (SIGSEGV)."""
+    before = signal.getsignal(signal.SIGCHLD)
+    yield
+    signal.signal(signal.SIGCHLD, before)
 
 
 @pytest.fixture(scope="session")

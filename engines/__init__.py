@@ -6,8 +6,9 @@ Where things live:
                   flip pairs, OKS sigmas): the one place every other module reads it from.
 - ``codec``       the SimCC codec (label encoding for training, decoding for inference).
 - ``transforms``  box <-> (center, scale), affine crop matrices, YOLOX letterbox.
-- ``backends``    one ``Backend`` interface, one class per runtime (ONNX Runtime, TensorRT,
-                  torch), each with an asynchronous ``submit``.
+- ``backends``    one ``Backend`` interface, one class per runtime (ONNX Runtime, OpenVINO,
+                  TensorRT, torch), each with an asynchronous ``submit``; ``backends.auto``
+                  picks the runtime and precision for this machine (``--backend auto``).
 - ``device``      CUDA device detection that never crashes.
 - ``models``      what each stage expects of a model file, and the check that says so clearly.
 - ``hub``         the released models and ``dwpose fetch``'s downloader.

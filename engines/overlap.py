@@ -48,8 +48,8 @@ from .tracking import PoseTracker
 #: Choices of ``--pipeline`` (``dwpose predict``, ``run_app.py``).
 PIPELINE_MODES = ("auto", "serial", "overlap")
 #: What ``auto`` picks, for the commands' help (see ``use_overlap``).
-AUTO_RULE = ("auto = overlap when the backend runs asynchronously on a GPU (tensorrt, torch on "
-             "CUDA), serial otherwise (onnxruntime, torch on the CPU)")
+AUTO_RULE = ("auto = overlap when the backend runs asynchronously (tensorrt, torch on CUDA, "
+             "openvino), serial otherwise (onnxruntime, torch on the CPU)")
 
 T = TypeVar("T")
 
@@ -230,9 +230,10 @@ def use_overlap(pipeline: WholeBody, mode: str = "auto") -> bool:
     """Whether ``mode`` (one of ``PIPELINE_MODES``) runs ``pipeline`` overlapped.
 
     ``auto`` overlaps when both models' backends are ``asynchronous`` (TensorRT, torch on
-    CUDA): their CUDA streams let the detector and the pose model run at the same time. On the
-    CPU (ONNX Runtime, torch on the CPU) both models share the same cores, so the gain is small
-    or none, and ``auto`` stays serial (results a frame sooner); ``overlap`` still asks for it.
+    CUDA, OpenVINO): their CUDA streams, or OpenVINO's own threads, run the models while the
+    host decodes, crops and draws (OpenVINO on 2 cores: 1.1-1.3x the serial FPS, measured in
+    docs/performance.md). ONNX Runtime and torch on the CPU have no asynchronous submit: there
+    ``auto`` stays serial (results a frame sooner); ``overlap`` still asks for it.
     """
     if mode not in PIPELINE_MODES:
         raise ValueError(f"pipeline {mode!r}: choose one of {', '.join(PIPELINE_MODES)}")

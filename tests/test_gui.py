@@ -210,7 +210,7 @@ def test_overlapped_pipeline_in_the_window(qtbot, open_window, yolox_nano, pose2
     the status bar names the pipeline; serial again from the panel reloads the models."""
     video = need("video/single_person_dance.mp4")
     window = open_window({"video": str(video), "det": str(yolox_nano), "pose": str(pose256),
-                          "pipeline": "overlap"})
+                          "pipeline": "overlap", "backend": "onnxruntime"})
     wait_frames(qtbot, window, 3)
     assert window.current.result is not None and len(window.current.result) >= 1
     stats = window.overlay_state().stats
@@ -365,11 +365,10 @@ def test_missing_release_is_reported_without_dialog(qtbot, open_window, fake_mod
 
 def test_unavailable_backends_are_greyed_out(qtbot, open_window, fake_models, monkeypatch):
     registry = {"onnxruntime": "x:y", "no_such_runtime": "x:y"}
-    monkeypatch.setattr("app.gui.window.BACKENDS", registry)
     monkeypatch.setattr("app.gui.models.BACKENDS", registry)
     window = open_window({"det": fake_models["det"], "pose": fake_models["pose"]},
                          opener=opener_of(), loader=fake_loader(ideal_person))
     combo = window.panel.backend
     enabled = {combo.itemData(i): combo.model().item(i).isEnabled() for i in range(combo.count())}
-    assert enabled == {"onnxruntime": True, "no_such_runtime": False}
+    assert enabled == {"auto": True, "onnxruntime": True, "no_such_runtime": False}
     assert "not installed" in combo.itemText(combo.findData("no_such_runtime"))

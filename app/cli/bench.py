@@ -133,7 +133,7 @@ def model_latency(backend: Backend, feeds: dict[str, np.ndarray], runs: int,
         wall.append((time.perf_counter() - start) * 1e3)
         runtime.append(job.elapsed_ms)
     return {"latency_ms": float(np.median(wall)), "p90_ms": float(np.percentile(wall, 90)),
-            "gpu_ms": float(np.median(runtime)) if backend.asynchronous else None}
+            "gpu_ms": float(np.median(runtime)) if backend.on_gpu else None}
 
 
 def model_table(pipeline: WholeBody, path: str, runs: int, warmup: int,
@@ -184,7 +184,10 @@ def machine_info(backends: Iterable[Backend]) -> dict:
     import cv2
     import onnxruntime
 
-    info = {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+    from engines.backends.auto import cpu_info
+
+    info = {"cpu": cpu_info().name, "cpu_features": cpu_info().features(),
+            "cores": os.cpu_count(),
             "python": platform.python_version(), "numpy": np.__version__,
             "opencv": cv2.__version__, "onnxruntime": onnxruntime.__version__}
     for backend in backends:
@@ -195,6 +198,8 @@ def machine_info(backends: Iterable[Backend]) -> dict:
                 info["gpu"] = torch.cuda.get_device_name(backend.device)
         elif backend.name == "tensorrt":
             info["tensorrt"], info["gpu"] = backend.trt.__version__, backend.gpu.describe()
+        elif backend.name == "openvino":
+            info["openvino"] = sys.modules["openvino"].__version__
     return info
 
 

@@ -5,6 +5,7 @@ import argparse
 import sys
 
 from engines.backends import BACKENDS
+from engines.backends.auto import BackendChoice, choose_backend
 from engines.errors import UserError
 from engines.pipeline import WholeBody, build_pipeline
 
@@ -34,18 +35,24 @@ def add_pipeline_args(parser: argparse.ArgumentParser) -> None:
                              "(--backend torch); default: read from its weights")
 
     runtime = parser.add_argument_group("runtime")
-    runtime.add_argument("--backend", default="onnxruntime", choices=sorted(BACKENDS),
-                         help="inference runtime (default: %(default)s)")
+    runtime.add_argument("--backend", default="auto", choices=("auto", *sorted(BACKENDS)),
+                         help="inference runtime; auto = TensorRT on an NVIDIA GPU, else "
+                              "OpenVINO BF16 on a CPU with BF16 (AVX-512 BF16, AMX), else ONNX "
+                              "Runtime; start-up prints the choice and why (default: "
+                              "%(default)s)")
     runtime.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
                          help="ONNX Runtime / torch device; auto = CUDA when the runtime sees a "
                               "GPU, else CPU (default: %(default)s)")
-    runtime.add_argument("--precision", default="auto", choices=("auto", "fp16", "fp32"),
+    runtime.add_argument("--precision", default="auto",
+                         choices=("auto", "fp16", "fp32", "bf16", "int8"),
                          help="torch: auto = FP16 on CUDA, FP32 on the CPU; tensorrt: the "
-                              "engine built from an .onnx model (auto = fp16); ONNX Runtime "
-                              "runs the file's own precision (default: %(default)s)")
+                              "engine built from an .onnx model (auto = fp16); openvino: auto "
+                              "= BF16 where the CPU has it, else FP32, int8 = the model's "
+                              "'dwpose quantize' file (<model>.int8.onnx); ONNX Runtime runs "
+                              "the file's own precision (default: %(default)s)")
     runtime.add_argument("--threads", type=threads, default=0, metavar="N",
-                         help="ONNX Runtime intra-op threads, 0 = one per core, at most the "
-                              "number of cores (default: 0)")
+                         help="ONNX Runtime intra-op / OpenVINO inference threads, 0 = one "
+                              "per core, at most the number of cores (default: 0)")
 
     det = parser.add_argument_group("detector")
     add_detector_file_args(det)
@@ -72,17 +79,16 @@ def add_detector_file_args(group) -> None:
 
 def runs_on_gpu(backend: str, device: str) -> bool:
     """Whether ``--backend`` / ``--device`` put the models on a CUDA GPU of this machine."""
-    from engines.device import has_cuda
+    return choose_backend(backend, device).on_gpu
 
-    if backend == "tensorrt":
-        return True
-    if device == "cpu" or not has_cuda():
-        return False
-    if backend == "onnxruntime":
-        import onnxruntime
 
-        return "CUDAExecutionProvider" in onnxruntime.get_available_providers()
-    return backend == "torch"
+def resolve_backend(args: argparse.Namespace) -> BackendChoice:
+    """Settle ``--backend auto`` (and the device and precision it implies) in ``args``, and
+    print the choice with its reason and the CPU's features."""
+    choice = choose_backend(args.backend, args.device, args.precision)
+    args.backend, args.device, args.precision = choice.name, choice.device, choice.precision
+    print(f"dwpose: {choice.describe()}", file=sys.stderr)
+    return choice
 
 
 def resolve_models(args: argparse.Namespace) -> tuple[str, str]:
@@ -113,9 +119,11 @@ def backend_options(args: argparse.Namespace) -> dict:
                         "--backend torch loads")
     if args.backend == "onnxruntime":
         if args.precision != "auto":
-            raise UserError("--precision applies to --backend torch and tensorrt; ONNX Runtime "
-                            "runs the model file's own precision")
+            raise UserError("--precision applies to --backend torch, tensorrt and openvino; "
+                            "ONNX Runtime runs the model file's own precision")
         return {"device": args.device, "threads": args.threads}
+    if args.backend == "openvino":
+        return {"device": args.device, "precision": args.precision, "threads": args.threads}
     if args.backend == "torch":
         from trainer.deploy import checkpoint_loader
 
@@ -126,6 +134,7 @@ def backend_options(args: argparse.Namespace) -> dict:
 
 def pipeline_from_args(args: argparse.Namespace, live: bool) -> WholeBody:
     """Build the pipeline the options describe; live sources track between detections."""
+    resolve_backend(args)
     det_path, pose_path = resolve_models(args)
     options = backend_options(args)
     interval = args.det_interval or (7 if live else 1)

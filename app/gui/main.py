@@ -72,8 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("--pose", metavar="P.onnx",
                         help="DWPose model: release name or path (default: dw-ll_ucoco_384 "
                              "with a GPU, dwpose-m_256x192 without)")
-    models.add_argument("--backend", choices=sorted(BACKENDS),
-                        help="inference runtime (default: onnxruntime)")
+    models.add_argument("--backend", choices=("auto", *sorted(BACKENDS)),
+                        help="inference runtime; auto = TensorRT on an NVIDIA GPU, else "
+                             "OpenVINO BF16 on a CPU with BF16, else ONNX Runtime (default: "
+                             "auto)")
     models.add_argument("--pipeline", choices=PIPELINE_MODES,
                         help="serial, or overlap the detector of a frame with the pose model of "
                              f"the previous one (same keypoints); {AUTO_RULE} (default: auto)")

@@ -6,10 +6,12 @@ also the runtime's Python package, so "not importable" is checked without import
 """
 from __future__ import annotations
 
+import functools
 import importlib.util
 from pathlib import Path
 
 from engines.backends import BACKENDS
+from engines.backends.auto import choose_backend
 from engines.device import has_cuda
 from engines.hub import RELEASES, Release, cached_path
 
@@ -17,8 +19,24 @@ from engines.hub import RELEASES, Release, cached_path
 GPU_BACKENDS = frozenset({"tensorrt"})
 
 
+def backend_names() -> list[str]:
+    """The backends to offer: ``auto`` (the machine's choice, ``engines.backends.auto``) and
+    every runtime."""
+    return ["auto", *BACKENDS]
+
+
+@functools.lru_cache(maxsize=1)
+def auto_choice() -> str:
+    """What ``auto`` runs here, for the status bar: " = openvino bf16"."""
+    choice = choose_backend("auto")
+    precision = "" if choice.precision == "auto" else f" {choice.precision}"
+    return f" = {choice.name}{precision}"
+
+
 def backend_problem(name: str) -> str | None:
-    """Why backend ``name`` cannot run here (None when it can)."""
+    """Why backend ``name`` cannot run here (None when it can; ``auto`` always can)."""
+    if name == "auto":
+        return None
     if name not in BACKENDS:
         return f"unknown backend {name!r}"
     if importlib.util.find_spec(name) is None:

@@ -39,7 +39,7 @@ class Settings:
     loop: bool = True  # restart a video or an image folder at its end
     resolution: str = "1280x720"  # WxH asked of a camera (files: fitted into it); "" = native
     mirror: bool = True  # selfie view
-    backend: str = "onnxruntime"
+    backend: str = "auto"  # "auto" (engines.backends.auto) or a key of BACKENDS
     pipeline: str = "auto"  # serial or overlapped models: one of PIPELINE_MODES
     det: str = default_models()["detector"]  # release name or path: this machine's default
     pose: str = default_models()["pose"]

@@ -28,7 +28,6 @@ from PyQt5.QtWidgets import (
 )
 
 from app.guidance import Direction
-from engines.backends import BACKENDS
 from engines.errors import UserError
 from engines.hub import RELEASES, cached_path, resolve_model
 from engines.overlap import FrameRunner
@@ -36,7 +35,15 @@ from engines.sources import FrameSource
 
 from .capture import CaptureWriter
 from .dialogs import MODEL_FILTER, ModelDialog
-from .models import backend_problem, is_cached, missing_release, model_label, release_names
+from .models import (
+    auto_choice,
+    backend_names,
+    backend_problem,
+    is_cached,
+    missing_release,
+    model_label,
+    release_names,
+)
 from .overlay import OverlayState
 from .panel import ControlPanel
 from .render import DrawOptions
@@ -174,7 +181,7 @@ class MainWindow(QMainWindow):
             getattr(p, name).setChecked(getattr(s, name))
         self.mirror_action.setChecked(s.mirror)
         self.overlay_action.setChecked(s.stats_overlay)
-        for i, name in enumerate(BACKENDS):
+        for i, name in enumerate(backend_names()):
             problem = backend_problem(name)
             p.backend.addItem(name if problem is None else f"{name} ({problem})", name)
             if problem is not None:
@@ -517,7 +524,8 @@ class MainWindow(QMainWindow):
         state, model_message = self._model_state
         models = f"{model_label(s.det)} + {model_label(s.pose)}"
         runner = self.inference.runner  # the pipeline "auto" chose, once loaded
-        backend = f"Backend: {s.backend}" + (f" ({runner.kind})" if runner is not None else "")
+        backend = f"Backend: {s.backend}" + (auto_choice() if s.backend == "auto" else "")
+        backend += f" ({runner.kind})" if runner is not None else ""
         texts = {"source": (message, ok), "backend": (backend, True),
                  "models": (f"Models: {models}" + ("" if state == "loaded" else
                                                    f" ({model_message})"), state != "failed")}

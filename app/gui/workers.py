@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -33,6 +34,7 @@ import numpy as np
 from PyQt5.QtCore import QObject, QThread, pyqtSignal
 
 from app.guidance import PROFILES, GuidanceState, Guide, exposure_stats
+from engines.backends.auto import choose_backend
 from engines.errors import EXPECTED, one_line
 from engines.overlap import FrameRunner
 from engines.pipeline import FrameResult, build_pipeline
@@ -109,13 +111,13 @@ class Processed:
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """The models to run: two existing files, a runtime (a key of ``BACKENDS``), how to run
-    them (one of ``engines.overlap.PIPELINE_MODES``) and what a detector file may leave open
-    (``--det-size``, ``--det-norm``; None: the file's or registry's own)."""
+    """The models to run: two existing files, a runtime (``auto`` or a key of ``BACKENDS``),
+    how to run them (one of ``engines.overlap.PIPELINE_MODES``) and what a detector file may
+    leave open (``--det-size``, ``--det-norm``; None: the file's or registry's own)."""
 
     det: str
     pose: str
-    backend: str = "onnxruntime"
+    backend: str = "auto"
     pipeline: str = "auto"
     det_size: int | None = None
     det_norm: str | None = None
@@ -123,13 +125,15 @@ class ModelSpec:
 
 def load_pipeline(spec: ModelSpec) -> FrameRunner[Packet]:
     """The shared pipeline, set up for a live view (tracking, no whole-image fallback), run
-    serially or overlapped as ``spec.pipeline`` says."""
-    options = {}
-    if spec.backend == "torch":  # a .pth pose checkpoint runs through the trainer's loader
+    serially or overlapped as ``spec.pipeline`` says; the backend chosen is named on stderr."""
+    choice = choose_backend(spec.backend)
+    print(f"dwpose: {choice.describe()}", file=sys.stderr)
+    options = choice.options()
+    if choice.name == "torch":  # a .pth pose checkpoint runs through the trainer's loader
         from trainer.deploy import checkpoint_loader
 
         options["checkpoint"] = checkpoint_loader()
-    pipeline = build_pipeline(spec.det, spec.pose, backend=spec.backend,
+    pipeline = build_pipeline(spec.det, spec.pose, backend=choice.name,
                               det_interval=LIVE_DET_INTERVAL, whole_image_fallback=False,
                               det_size=spec.det_size, det_norm=spec.det_norm, **options)
     return FrameRunner(pipeline, spec.pipeline)

@@ -9,6 +9,7 @@ from .base import Backend, DoneJob, Job, TensorSpec, float32_outputs
 #: ``--backend`` name -> "module:Class", imported lazily so a missing runtime costs nothing.
 BACKENDS: dict[str, str] = {
     "onnxruntime": "engines.backends.onnxruntime:OnnxRuntimeBackend",
+    "openvino": "engines.backends.openvino:OpenVinoBackend",
     "tensorrt": "engines.backends.tensorrt:TensorRTBackend",
     "torch": "engines.backends.torch:TorchBackend",
 }

@@ -115,6 +115,12 @@ class Backend(ABC):
         return "fp16" if dtype == np.float16 else "fp32"
 
     @property
+    def on_gpu(self) -> bool:
+        """Whether the model runs on a GPU: a job's ``elapsed_ms`` is then GPU time. Only GPU
+        backends are asynchronous, but for the CPU ones that override this."""
+        return self.asynchronous
+
+    @property
     def max_batch(self) -> int | None:
         """Largest batch one call accepts: ``None`` when the batch axis is dynamic."""
         return self.inputs[0].shape[0] if self.inputs else None

@@ -1,0 +1,196 @@
+"""``--backend auto``: the runtime and precision for this machine, and the reason for them.
+
+The rule (measured; docs/performance.md has the numbers):
+
+1. An NVIDIA GPU and TensorRT installed (with pycuda): ``tensorrt`` at FP16.
+2. Otherwise the CPU. With OpenVINO installed and native BF16 arithmetic in the CPU's flags
+   (``avx512_bf16`` or ``amx_bf16``): ``openvino`` at BF16 (on an AVX-512 BF16 EPYC it ran
+   the models 1.46-1.75x faster than ONNX Runtime FP32).
+3. Otherwise ``onnxruntime`` with the file's own precision: OpenVINO FP32 ran at 0.83-0.96x
+   of ONNX Runtime.
+
+INT8 is never picked by itself: it needs a model calibrated on the user's frames (``dwpose
+quantize``) and moves keypoints more than BF16 does. Where it is the faster path (ONNX
+Runtime INT8 on AVX2-only CPUs: 2.0x FP32 on DWPose-m) the start-up line says so.
+
+``choose_backend`` is the single entry point: the commands and the app call it with what the
+user asked for and print ``BackendChoice.describe()``. Everything it looks at (CPU flags, GPU
+count, installed packages) comes through parameters with the real machine as the default, so
+tests can pose as any machine.
+"""
+from __future__ import annotations
+
+import functools
+import importlib.util
+import os
+import platform
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..device import has_cuda
+from ..errors import UserError
+
+#: Flags that decide or explain the CPU choice, in the order they are printed.
+CPU_FEATURES = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_bf16",
+                "amx_int8")
+#: Flags with native BF16 arithmetic (dot products in BF16): OpenVINO's BF16 path.
+BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
+
+
+@dataclass(frozen=True)
+class CpuInfo:
+    """The CPU's model name, core count and the flags of ``CPU_FEATURES`` it has."""
+
+    name: str
+    cores: int
+    flags: frozenset[str]
+
+    @property
+    def bf16(self) -> bool:
+        return bool(self.flags & BF16_FLAGS)
+
+    def features(self) -> str:
+        """The decisive flags present, space separated ("none of ..." when there are none)."""
+        present = [f for f in CPU_FEATURES if f in self.flags]
+        return " ".join(present) if present else "no AVX2"
+
+    def describe(self) -> str:
+        return f"{self.name}, {self.cores} cores, {self.features()}"
+
+
+def parse_cpuinfo(text: str) -> CpuInfo:
+    """A ``CpuInfo`` from the text of ``/proc/cpuinfo`` (its first processor)."""
+    name, flags = platform.machine() or "CPU", frozenset()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        key = key.strip()
+        if key == "model name" and name == (platform.machine() or "CPU"):
+            name = value.strip()
+        elif key == "flags" and not flags:
+            flags = frozenset(value.split()) & frozenset(CPU_FEATURES)
+    return CpuInfo(name, os.cpu_count() or 1, flags)
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_info() -> CpuInfo:
+    """This machine's CPU (its flags from ``/proc/cpuinfo``; none known elsewhere)."""
+    path = Path("/proc/cpuinfo")
+    if path.is_file():
+        return parse_cpuinfo(path.read_text())
+    return CpuInfo(platform.processor() or platform.machine() or "CPU", os.cpu_count() or 1,
+                   frozenset())
+
+
+def installed(package: str) -> bool:
+    return importlib.util.find_spec(package) is not None
+
+
+@dataclass(frozen=True)
+class BackendChoice:
+    """What runs the models: ``name`` (a key of ``BACKENDS``), ``device`` and ``precision`` to
+    pass to it, why, and whether it is a GPU."""
+
+    name: str
+    device: str
+    precision: str
+    reason: str
+    on_gpu: bool
+    cpu: CpuInfo
+
+    def options(self) -> dict:
+        """The chosen backend's constructor options (``create_backend``) for device and
+        precision; ONNX Runtime runs the file's own precision, TensorRT builds FP16 by
+        default."""
+        if self.name == "onnxruntime":
+            return {"device": self.device}
+        if self.name == "tensorrt":
+            return {"precision": "fp16" if self.precision == "auto" else self.precision}
+        return {"device": self.device, "precision": self.precision}
+
+    def describe(self) -> str:
+        """The start-up line: backend, precision, reason and the CPU's features."""
+        precision = "the file's own precision" if self.precision == "auto" else self.precision
+        return (f"backend {self.name} ({precision}, {'GPU' if self.on_gpu else 'CPU'}): "
+                f"{self.reason}; CPU {self.cpu.describe()}")
+
+
+def choose_backend(requested: str = "auto", device: str = "auto", precision: str = "auto",
+                   cpu: CpuInfo | None = None, gpu: Callable[[], bool] = has_cuda,
+                   have: Callable[[str], bool] = installed,
+                   ort_cuda: Callable[[], bool] | None = None) -> BackendChoice:
+    """The backend for ``requested`` ("auto" or a key of ``BACKENDS``) on this machine.
+
+    ``device`` / ``precision``: what the user asked for ("auto": let the rule decide). ``cpu``,
+    ``gpu``, ``have`` and ``ort_cuda`` describe the machine (its CPU, whether an NVIDIA GPU is
+    usable, whether a package is installed, whether ONNX Runtime has its CUDA provider); the
+    defaults look at the real one.
+    """
+    cpu = cpu or cpu_info()
+    ort_cuda = ort_cuda or _ort_cuda
+    if requested != "auto":
+        on_gpu = requested == "tensorrt" or (
+            requested in ("onnxruntime", "torch") and device != "cpu" and gpu() and (
+                device == "cuda" or (_torch_cuda() if requested == "torch" else ort_cuda())))
+        return BackendChoice(requested, device, precision, "asked for (--backend)", on_gpu, cpu)
+    if device != "cpu" and gpu():
+        if have("tensorrt") and have("pycuda"):
+            return BackendChoice("tensorrt", "cuda", _gpu_precision(precision),
+                                 "NVIDIA GPU with TensorRT", True, cpu)
+        if ort_cuda():
+            return BackendChoice("onnxruntime", "cuda", _file_precision(precision),
+                                 "NVIDIA GPU without TensorRT: ONNX Runtime's CUDA provider "
+                                 "(pip install -e .[trt] for TensorRT)", True, cpu)
+    if device == "cuda":  # ONNX Runtime says clearly why it cannot
+        return BackendChoice("onnxruntime", "cuda", _file_precision(precision),
+                             "--device cuda without TensorRT", True, cpu)
+    if not cpu.bf16:
+        if precision == "bf16":
+            raise UserError(f"--precision bf16: this CPU has no BF16 arithmetic "
+                            f"({cpu.features()}); use auto, fp32 (--backend openvino) or int8")
+        return BackendChoice("onnxruntime", "cpu", _file_precision(precision),
+                             "no BF16 in this CPU: ONNX Runtime, faster than OpenVINO FP32 "
+                             "there; an INT8 model from dwpose quantize runs 2.0x FP32 "
+                             "(DWPose-m, AVX2)", False, cpu)
+    if not have("openvino"):
+        return BackendChoice("onnxruntime", "cpu", _file_precision(precision),
+                             "OpenVINO is not installed (pip install -e .[openvino]: BF16, "
+                             "several times faster on this CPU)", False, cpu)
+    if precision == "fp16":
+        raise UserError("--precision fp16 is a GPU precision; this machine runs the CPU: "
+                        "auto, fp32, bf16 or int8")
+    bf16 = " ".join(sorted(cpu.flags & BF16_FLAGS))
+    return BackendChoice("openvino", "cpu", "bf16" if precision == "auto" else precision,
+                         f"this CPU has BF16 ({bf16}): OpenVINO, the fastest CPU path "
+                         "measured", False, cpu)
+
+
+def _gpu_precision(precision: str) -> str:
+    """TensorRT's precision for ``--precision`` (auto: FP16)."""
+    if precision == "bf16":
+        raise UserError("--precision bf16 is a CPU precision (openvino); TensorRT builds "
+                        "fp16, fp32 or int8")
+    return "fp16" if precision == "auto" else precision
+
+
+def _file_precision(precision: str) -> str:
+    """ONNX Runtime runs the model file's own precision: only ``auto`` fits it."""
+    if precision != "auto":
+        raise UserError(f"--precision {precision}: --backend auto chose ONNX Runtime here, "
+                        "which runs the model file's own precision (for INT8 pass the "
+                        ".int8.onnx from dwpose quantize)")
+    return precision
+
+
+def _ort_cuda() -> bool:
+    import onnxruntime
+
+    return "CUDAExecutionProvider" in onnxruntime.get_available_providers()
+
+
+def _torch_cuda() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return torch.cuda.is_available()

@@ -30,6 +30,11 @@ from .tracking import box_iou
 
 FORMATS = ("qdq", "qoperator")
 METHODS = ("minmax", "entropy", "percentile")
+#: What a pose model quantizes: its convolutions. The SimCC head's matrix products stay in
+#: float: quantized, their logits take 256 levels and the argmax lands on a neighbouring bin
+#: (measured on a trained DWPose-t: 43% of keypoints within 1 px of FP32 with every operator
+#: quantized, 94% with the convolutions only, at nearly the same speed).
+POSE_QUANTIZED_OPS = ["Conv"]
 #: PCK thresholds, as fractions of the crop's long side.
 PCK_ALPHAS = (0.01, 0.05)
 
@@ -110,6 +115,7 @@ def quantize(onnx_path: str | Path, output: str | Path, batches: Iterable[np.nda
                 quant_format=QuantFormat.QOperator if fmt == "qoperator" else QuantFormat.QDQ,
                 per_channel=per_channel, activation_type=QuantType.QUInt8,
                 weight_type=QuantType.QInt8,
+                op_types_to_quantize=POSE_QUANTIZED_OPS if info.kind == "pose" else None,
                 calibrate_method={"minmax": CalibrationMethod.MinMax,
                                   "entropy": CalibrationMethod.Entropy,
                                   "percentile": CalibrationMethod.Percentile}[method])

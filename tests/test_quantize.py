@@ -164,3 +164,16 @@ def test_old_opset_models_are_upgraded_for_per_channel_qdq(frames, tmp_path):
     onnx.save(model, str(old))
     out = quantize(old, tmp_path / "p11.int8.onnx", ImageBatcher(frames, old, batch_size=4))
     assert load_model(out, "pose")[0].max_batch is None
+
+
+def test_pose_head_stays_float(models, frames, tmp_path):
+    """A pose model's convolutions are quantized, its SimCC matrix products are not."""
+    pose, _ = models
+    out = quantize(pose, tmp_path / "head.int8.onnx", ImageBatcher(frames, pose, batch_size=2))
+    graph = onnx.load(str(out)).graph
+    dequantized = {o for n in graph.node if n.op_type == "DequantizeLinear" for o in n.output}
+    by_op = {}
+    for node in graph.node:
+        by_op.setdefault(node.op_type, []).append(node)
+    assert all(set(n.input) & dequantized for n in by_op["Conv"])
+    assert not any(set(n.input) & dequantized for n in by_op["MatMul"])

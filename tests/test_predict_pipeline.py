@@ -116,7 +116,8 @@ def test_auto_is_serial_on_onnxruntime_and_overlapped_on_tensorrt(monkeypatch, t
                                                          (30, 10, 60, 50, 0.8)])
     pose = make_pose_onnx(tmp_path / "pose.onnx", (48, 64))
     common = ["-i", str(tiny_video), "--det", str(det), "--pose", str(pose)]
-    assert "serial pipeline" in predict(capsys, *common, "-o", str(tmp_path / "ort"))
+    assert "serial pipeline" in predict(capsys, *common, "--backend", "onnxruntime",
+                                        "-o", str(tmp_path / "ort"))
 
     fake_trt.install(monkeypatch)
     monkeypatch.setitem(BACKENDS, "tensorrt", "engines.backends.tensorrt:TensorRTBackend")

@@ -349,7 +349,8 @@ def test_predict_runs_every_signature(models, video, tmp_path, capsys, pose, det
                      str(models[pose]), "-o", str(out)])
     captured = capsys.readouterr()
     assert code == 0, captured.err
-    assert "dwpose: detector" in captured.err and "133 keypoints" in captured.err
+    assert "dwpose: backend " in captured.err and "; detector " in captured.err
+    assert "133 keypoints" in captured.err
     results = json.loads((out / "results.json").read_text())
     assert {r["image_id"] for r in results} == set(range(6))
     assert all(len(r["keypoints"]) == 133 * 3 for r in results)

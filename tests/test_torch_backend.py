@@ -355,7 +355,8 @@ def test_bench_with_the_torch_backend_and_a_checkpoint(trained, tmp_path, capsys
 
 
 @pytest.mark.parametrize(("options", "message"), [
-    (["--precision", "fp16"], "--precision applies to --backend torch and tensorrt"),
+    (["--backend", "onnxruntime", "--precision", "fp16"],
+     "--precision applies to --backend torch, tensorrt and openvino"),
     (["--pose-arch", "m"], "--pose-arch / --pose-input-size describe a .pth checkpoint"),
     (["--backend", "torch", "--device", "cpu", "--precision", "fp16"],
      "precision fp16 needs a CUDA GPU"),

@@ -83,11 +83,9 @@ def runs_on_gpu(backend: str, device: str) -> bool:
 
 
 def resolve_backend(args: argparse.Namespace) -> BackendChoice:
-    """Settle ``--backend auto`` (and the device and precision it implies) in ``args``, and
-    print the choice with its reason and the CPU's features."""
+    """Settle ``--backend auto`` (and the device and precision it implies) in ``args``."""
     choice = choose_backend(args.backend, args.device, args.precision)
     args.backend, args.device, args.precision = choice.name, choice.device, choice.precision
-    print(f"dwpose: {choice.describe()}", file=sys.stderr)
     return choice
 
 
@@ -133,8 +131,10 @@ def backend_options(args: argparse.Namespace) -> dict:
 
 
 def pipeline_from_args(args: argparse.Namespace, live: bool) -> WholeBody:
-    """Build the pipeline the options describe; live sources track between detections."""
-    resolve_backend(args)
+    """Build the pipeline the options describe; live sources track between detections. Once
+    the models are loaded, one start-up line on stderr names the backend (why, and the CPU's
+    features) and the models; a failure before that is its own one line."""
+    choice = resolve_backend(args)
     det_path, pose_path = resolve_models(args)
     options = backend_options(args)
     interval = args.det_interval or (7 if live else 1)
@@ -142,5 +142,5 @@ def pipeline_from_args(args: argparse.Namespace, live: bool) -> WholeBody:
                               whole_image_fallback=not live, score_thr=args.score_thr,
                               nms_thr=args.nms_thr, det_size=args.det_size,
                               det_norm=args.det_norm, cache_dir=args.cache_dir, **options)
-    print(f"dwpose: {pipeline.describe()}", file=sys.stderr)
+    print(f"dwpose: {choice.describe()}; {pipeline.describe()}", file=sys.stderr)
     return pipeline

@@ -571,3 +571,18 @@ def test_pickle_of_objects_is_never_run(tmp_path, capsys):
                                "--output", str(tmp_path / "m.onnx")], capsys)
     assert code == 2 and "refused for safety" in err
     assert not (tmp_path / "pwned").exists()
+
+
+def test_bench_json_that_is_a_folder_is_found_before_any_work(tmp_path, capsys):
+    from app.cli import main
+
+    folder = tmp_path / "out"
+    folder.mkdir()
+    with pytest.raises(SystemExit) as exit_:
+        main(["bench", "-i", str(tmp_path / "missing.mp4"), "--det", "x.onnx", "--pose",
+              "y.onnx", "--warmup", "-1"])
+    assert exit_.value.code == 2 and "--warmup" in capsys.readouterr().err
+    code = main(["bench", "-i", str(tmp_path / "missing.mp4"), "--det", "x.onnx", "--pose",
+                 "y.onnx", "--json", str(folder)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "--json" in err[0] and str(folder) in err[0]

@@ -14,10 +14,12 @@ import numpy as np
 
 from engines.backends import Backend
 from engines.errors import InputError
+from engines.files import check_output_file, write_file
 from engines.overlap import FrameRunner
 from engines.pipeline import WholeBody
 
 from .common import add_pipeline_args, positive_int
+from .flags import number
 
 #: Reported stages: reading the frame, the pipeline's own stages, then drawing the overlay.
 BENCH_STAGES = ("read", "preprocess", "detector", "pose", "postprocess", "draw")
@@ -47,8 +49,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="video, image or folder of images to run on (looped)")
     p.add_argument("--frames", type=positive_int, default=100,
                    help="frames measured (default: %(default)s)")
-    p.add_argument("--warmup", type=int, default=5, help="frames run first, not measured "
-                   "(default: %(default)s)")
+    p.add_argument("--warmup", type=number(int, 0), default=5,
+                   help="frames run first, not measured (default: %(default)s)")
     p.add_argument("--model-runs", type=positive_int, default=30, metavar="N",
                    help="calls per model for the latency table (default: %(default)s)")
     p.add_argument("--pose-batches", type=_batch_sizes, default=(1,), metavar="B[,B...]",
@@ -233,6 +235,8 @@ def stage_bound(summary: dict) -> dict:
 def run(args: argparse.Namespace) -> int:
     from .common import pipeline_from_args
 
+    if args.json:  # found before the models load and run, not after
+        check_output_file(args.json, "--json")
     pipeline = pipeline_from_args(args, live=False)
     backends = (pipeline.detector.backend, pipeline.pose.backend)
     models = model_table(pipeline, args.input, args.model_runs, args.warmup,
@@ -268,7 +272,6 @@ def run(args: argparse.Namespace) -> int:
         report["overlap_speedup"] = speedup
         print(f"\noverlap: {speedup:.2f}x the serial FPS")
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(report, indent=2))
+        write_file(args.json, json.dumps(report, indent=2), "--json report")
         print(f"wrote {args.json}")
     return 0

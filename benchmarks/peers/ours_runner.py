@@ -1,10 +1,15 @@
 """Our pipeline as a contender, and the model-only floor.
 
-``--floor``: the two models alone. A first pass runs our pipeline over the measured frames to
-record what each frame needs (the detector's letterbox blob when the detector runs, the pose
-crops); the timed pass then only calls the two ONNX Runtime sessions, frame by frame, with the
-same detector schedule and the same crops. Its ms per frame is the floor no pipeline built on
-these two models can beat on this machine.
+``--backend`` / ``--precision``: the runtime, as ``dwpose predict`` takes them (``auto``: the
+machine's choice, ``engines.backends.auto``); ``--pipeline``: serial, overlapped, or what
+``--pipeline auto`` of the commands picks for that backend. Overlapped, each step returns the
+previous frame's result (the harness counts and draws it).
+
+``--floor``: the two models alone, with the same runtime and precision. A first pass runs our
+pipeline over the measured frames to record what each frame needs (the detector's letterbox
+blob when the detector runs, the pose crops); the timed pass then only calls the two models,
+frame by frame and one after the other, with the same detector schedule and the same crops.
+Its ms per frame is the floor no serial pipeline built on these two models can beat here.
 
 Run by ``benchmarks/compare.py`` with our interpreter, from the repository root.
 """
@@ -16,7 +21,9 @@ import time
 import numpy as np
 from harness import StepResult, arg_parser, finish, looped_frames, rss_mb, run
 
+from engines.backends.auto import choose_backend
 from engines.draw import draw_skeleton
+from engines.overlap import PIPELINE_MODES, FrameRunner
 from engines.pipeline import STAGES, WholeBody, build_pipeline
 
 #: Frames recorded for the floor (their blobs stay in memory).
@@ -53,27 +60,51 @@ def floor(pipeline: WholeBody, video: str, frames: int, warmup: int) -> dict:
 def main() -> None:
     p = arg_parser(__doc__)
     p.add_argument("--floor", action="store_true", help="time the two models alone")
-    p.add_argument("--threads", type=int, default=0, help="ONNX Runtime intra-op threads")
+    p.add_argument("--threads", type=int, default=0, help="inference threads, 0 = per core")
+    p.add_argument("--backend", default="auto", help="auto, onnxruntime or openvino")
+    p.add_argument("--precision", default="auto", help="auto, fp32, bf16 or int8 (openvino)")
+    p.add_argument("--pipeline", default="auto", choices=PIPELINE_MODES)
     args = p.parse_args()
     import onnxruntime
 
-    pipeline = build_pipeline(args.det, args.pose, det_interval=args.interval,
-                              device="cpu", threads=args.threads)
+    choice = choose_backend(args.backend, "cpu", args.precision)
+    options = {"device": "cpu", "threads": args.threads}
+    if choice.name == "openvino":
+        options["precision"] = choice.precision
+    pipeline = build_pipeline(args.det, args.pose, backend=choice.name,
+                              det_interval=args.interval, **options)
+    runner = FrameRunner(pipeline, args.pipeline)
+    # ONNX Runtime runs an INT8 file's own precision; its backend reports the input dtype
+    int8 = args.precision == "int8"
+    info = {"backend": choice.name,
+            "precision": "int8" if int8 else pipeline.pose.backend.precision,
+            "det_precision": "int8" if int8 else pipeline.detector.backend.precision,
+            "reason": choice.reason,
+            "pipeline": runner.kind, "onnxruntime": onnxruntime.__version__}
+    if choice.name == "openvino":
+        import openvino
+
+        info["openvino"] = openvino.__version__
     if args.floor:
         finish(args, floor(pipeline, args.video, args.frames, args.warmup), contender="floor",
-               onnxruntime=onnxruntime.__version__)
+               **info)
         return
     state = {}
 
     def step(image: np.ndarray) -> StepResult:
-        state["r"] = r = pipeline(image)
+        done = runner.push(None, image)
+        if done is None:  # overlapped: the first frame is still in flight
+            return StepResult(0, True)
+        state["r"] = r = done[1]
         return StepResult(len(r), r.detected, {s: r.timings.get(s, 0.0) for s in STAGES})
 
     def draw(image: np.ndarray) -> None:
-        draw_skeleton(image, state["r"].keypoints, state["r"].scores)
+        if "r" in state:
+            draw_skeleton(image, state["r"].keypoints, state["r"].scores)
 
     summary = run(step, None if args.no_draw else draw, args.video, args.frames, args.warmup)
-    finish(args, summary, contender="ours", onnxruntime=onnxruntime.__version__)
+    runner.close()
+    finish(args, summary, contender="ours", **info)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,13 @@
 """rtmlib contender: its YOLOX + RTMPose classes driven by its own ``PoseTracker``.
 
 Run by ``benchmarks/compare.py`` with the peers' virtual environment (``.bench-venv``), on the
-same ONNX files as ours. Settings that would change the amount of work are aligned with ours:
-person class only (``det_categories=[0]``) and the official score threshold 0.3 (rtmlib's
-default 0.7 keeps fewer boxes). rtmlib feeds the pose model BGR crops (its issue #48), we feed
-RGB: irrelevant for speed. Its stages are timed by wrapping its methods, its code is unchanged.
+same ONNX files as ours, with the runtime rtmlib is given (``--backend onnxruntime`` or
+``openvino``: rtmlib's own settings for it, ONNX Runtime's defaults, or OpenVINO's LATENCY hint
+at the CPU's default precision, BF16 where the CPU has it). Settings that would change the
+amount of work are aligned with ours: person class only (``det_categories=[0]``) and the
+official score threshold 0.3 (rtmlib's default 0.7 keeps fewer boxes). rtmlib feeds the pose
+model BGR crops (its issue #48), we feed RGB: irrelevant for speed. Its stages are timed by
+wrapping its methods, its code is unchanged.
 """
 from __future__ import annotations
 
@@ -17,7 +20,10 @@ from rtmlib.version import __version__
 
 
 def main() -> None:
-    args = arg_parser(__doc__).parse_args()
+    p = arg_parser(__doc__)
+    p.add_argument("--backend", choices=("onnxruntime", "openvino"), default="onnxruntime",
+                   help="the runtime rtmlib runs the models with")
+    args = p.parse_args()
     import onnxruntime as ort
 
     probe = ort.InferenceSession(args.det, providers=["CPUExecutionProvider"])
@@ -30,7 +36,7 @@ def main() -> None:
         det_categories=[0], pose_class="RTMPose", pose=args.pose,
         pose_input_size=(pose_hw[1], pose_hw[0]))
     tracker = rtmlib.PoseTracker(solution, det_frequency=args.interval,
-                                 backend="onnxruntime", device="cpu")
+                                 backend=args.backend, device="cpu")
     tracker.det_model.score_thr = 0.3
     clock = StageClock()
     for model, kind in ((tracker.det_model, "detector"), (tracker.pose_model, "pose")):
@@ -49,7 +55,13 @@ def main() -> None:
         rtmlib.draw_skeleton(image, state["k"], state["s"], kpt_thr=0.3)
 
     summary = run(step, None if args.no_draw else draw, args.video, args.frames, args.warmup)
-    finish(args, summary, contender="rtmlib", version=__version__, onnxruntime=ort.__version__)
+    versions = {"onnxruntime": ort.__version__}
+    if args.backend == "openvino":
+        import openvino
+
+        versions["openvino"] = openvino.__version__
+    finish(args, summary, contender="rtmlib", backend=args.backend, version=__version__,
+           **versions)
 
 
 if __name__ == "__main__":

@@ -231,9 +231,10 @@ def use_overlap(pipeline: WholeBody, mode: str = "auto") -> bool:
 
     ``auto`` overlaps when both models' backends are ``asynchronous`` (TensorRT, torch on
     CUDA, OpenVINO): their CUDA streams, or OpenVINO's own threads, run the models while the
-    host decodes, crops and draws (OpenVINO on 2 cores: 1.1-1.3x the serial FPS, measured in
-    docs/performance.md). ONNX Runtime and torch on the CPU have no asynchronous submit: there
-    ``auto`` stays serial (results a frame sooner); ``overlap`` still asks for it.
+    host decodes, crops and draws (OpenVINO on 2 cores, a detector every frame: 1.2-1.5x the
+    serial FPS, docs/performance.md). ONNX Runtime and torch on the CPU have no asynchronous
+    submit: there ``auto`` stays serial (results a frame sooner); ``overlap`` still asks for
+    it.
     """
     if mode not in PIPELINE_MODES:
         raise ValueError(f"pipeline {mode!r}: choose one of {', '.join(PIPELINE_MODES)}")

@@ -4,8 +4,9 @@ The rule (measured; docs/performance.md has the numbers):
 
 1. An NVIDIA GPU and TensorRT installed (with pycuda): ``tensorrt`` at FP16.
 2. Otherwise the CPU. With OpenVINO installed and native BF16 arithmetic in the CPU's flags
-   (``avx512_bf16`` or ``amx_bf16``): ``openvino`` at BF16 (on an AVX-512 BF16 EPYC it ran
-   the models 1.46-1.75x faster than ONNX Runtime FP32).
+   (``avx512_bf16`` or ``amx_bf16``): ``openvino`` at BF16 (models alone, against ONNX
+   Runtime FP32: 2.2-3.1x on a 2-core AMX Xeon, 1.46-1.75x on an AVX-512 BF16 EPYC; also
+   1.8-2.5x ONNX Runtime INT8 and 1.15-1.6x OpenVINO INT8 on the Xeon).
 3. Otherwise ``onnxruntime`` with the file's own precision: OpenVINO FP32 ran at 0.83-0.96x
    of ONNX Runtime.
 

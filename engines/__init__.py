@@ -1,4 +1,5 @@
-"""Inference core shared by the CLI, the GUI, the TensorRT path and the trainer.
+"""Inference core shared by the CLI, the GUI, calibration and the trainer: the ground layer,
+which imports none of them.
 
 Where things live:
 
@@ -8,19 +9,21 @@ Where things live:
 - ``transforms``  box <-> (center, scale), affine crop matrices, YOLOX letterbox.
 - ``backends``    one ``Backend`` interface, one class per runtime (ONNX Runtime, OpenVINO,
                   TensorRT, torch), each with an asynchronous ``submit``; ``backends.auto``
-                  picks the runtime and precision for this machine (``--backend auto``).
+                  picks the runtime and precision for this machine (``--backend auto``);
+                  ``backends.onnx_graph`` runs an ONNX graph as a torch module.
 - ``device``      CUDA device detection that never crashes.
-- ``models``      what each stage expects of a model file, and the check that says so clearly.
-- ``hub``         the released models and ``dwpose fetch``'s downloader.
-- ``detector``    YOLOX person detector (pre / infer / post).
-- ``pose``        RTMPose / DWPose top-down estimator (pre / infer / post).
+- ``models``      every released signature each stage accepts, and the one-line check.
+- ``hub``         the released models, the cache and ``dwpose fetch``; ``download`` the
+                  verified, resumable transfer.
+- ``detectors``   the ``Detector`` interface: raw YOLOX, mmdeploy end2end (pre / infer / post).
+- ``pose``        RTMPose / DWPose / RTMW top-down estimator (pre / infer / post).
 - ``tracking``    boxes from previous keypoints between detector runs, IoU identities.
 - ``pipeline``    detector + pose + tracking for one frame, with per-stage timings.
 - ``overlap``     the two-stream pipeline: detector of frame t while pose of frame t-1 runs.
 - ``draw``        mmpose-style skeleton overlay; ``openpose`` the ControlNet pose map and JSON.
 - ``sources``     frames from an image, a folder, a video or a camera.
 - ``smoothing``   one-euro filter for calm keypoints in live video.
-- ``results``     COCO keypoint results, streamed to disk.
+- ``results``     COCO keypoint results, streamed to disk; ``files`` atomic, checked writes.
 - ``quantize``    ONNX Runtime INT8 static quantization calibrated on real frames (CPU).
 - ``trt``         TensorRT engine builder and engine metadata (the GPU path).
 """

@@ -162,6 +162,7 @@ class Case(NamedTuple):
 
 
 _X = np.random.default_rng(1).normal(0, 1, (2, 3, 6, 8)).astype(np.float32)
+_X4 = np.random.default_rng(2).normal(0, 1, (2, 12, 3, 5)).astype(np.float32)  # C = 3 * 2 * 2
 _I64 = np.int64
 _F32 = np.float32
 OP_CASES = {
@@ -207,6 +208,8 @@ OP_CASES = {
         "coordinate_transformation_mode": "asymmetric"}, [
         ("r", np.zeros(0, _F32)), ("s", np.zeros(0, _F32)),
         ("z", np.array([2, 3, 12, 4], _I64))]),
+    "DepthToSpace-CRD": Case("DepthToSpace", [("x", _X4)], {"blocksize": 2, "mode": "CRD"}),
+    "DepthToSpace-DCR": Case("DepthToSpace", [("x", _X4)], {"blocksize": 2}),
     "Pad-reflect": Case("Pad", [("x", _X)], {"mode": "reflect"},
                         [("p", np.array([0, 0, 1, 2, 0, 0, 2, 1], _I64))]),
     "Pad-constant": Case("Pad", [("x", _X)], {}, [

@@ -214,6 +214,17 @@ def _transpose(g, node, x):
     return x.permute(node.attrs.get("perm", list(range(x.dim()))[::-1]))
 
 
+@_op("DepthToSpace")
+def _depth_to_space(g, node, x):
+    # [N, C*b*b, H, W] -> [N, C, H*b, W*b]; CRD (torch's PixelShuffle, RTMW's head) or DCR
+    b, mode = node.attrs["blocksize"], node.attrs.get("mode", "DCR")
+    if mode == "CRD":
+        return F.pixel_shuffle(x, b)
+    n, c, h, w = x.shape
+    x = x.reshape(n, b, b, c // (b * b), h, w).permute(0, 3, 4, 1, 5, 2)
+    return x.reshape(n, c // (b * b), h * b, w * b)
+
+
 @_op("Concat")
 def _concat(g, node, *xs):
     return torch.cat(_align(*xs), dim=node.attrs["axis"])

@@ -126,7 +126,7 @@ def extract_state_dict(checkpoint: Any, path: str | Path,
             DWPose distiller checkpoint, ``""`` for none, or None to detect: ``student.`` when
             present, else ``teacher.``, else no prefix. When the student has no backbone but
             ``teacher.backbone.*`` exists (DWPose stage 2 shares the teacher's backbone), the
-            backbone comes from the teacher.
+            backbone (and RTMW's neck) come from the teacher.
 
     Returns:
         ``(state_dict, info)``; ``info`` has ``prefix`` and ``backbone_from_teacher``.
@@ -155,7 +155,7 @@ def extract_state_dict(checkpoint: Any, path: str | Path,
                          f"(first keys: {_short_list(list(state), 4)})")
     if prefix == "student." and not any(k.startswith("backbone.") for k in stripped):
         teacher_backbone = {k[len("teacher."):]: v for k, v in state.items()
-                            if k.startswith("teacher.backbone.")}
+                            if k.startswith(("teacher.backbone.", "teacher.neck."))}
         if teacher_backbone:
             stripped.update(teacher_backbone)
             info["backbone_from_teacher"] = True
@@ -183,7 +183,7 @@ def check_state_dict(model: nn.Module, state: Mapping[str, torch.Tensor],
     name = getattr(getattr(model, "config", None), "name", type(model).__name__)
     hint = ""
     if misshaped:
-        from .models.configs import infer_variant
+        from .variants import infer_variant
 
         guess = infer_variant(dict(state))
         if guess:

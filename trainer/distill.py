@@ -30,7 +30,7 @@ from torch import Tensor, nn
 from engines.errors import ModelError
 
 from .losses import FeatureLoss, KLDiscretLoss, LogitLoss
-from .models import RTMPose
+from .models import FEATURE_PARTS, RTMPose
 from .transfer import load_pose_model
 
 __all__ = ["Stage1Distiller", "Stage2Distiller", "decay_factor", "load_teacher",
@@ -151,16 +151,16 @@ class Stage2Distiller(nn.Module):
     """Stage 2 (head-aware self-KD): the stage-1 model teaches a fresh head on its own backbone.
 
     ``teacher`` is the stage-1 model, entirely frozen. ``student`` is an ``RTMPose`` whose
-    ``backbone`` IS the teacher's backbone object (shared and frozen) and whose ``head`` is a
-    copy of the teacher's head re-initialised with ``RTMCCHead.init_weights()``. One backbone
-    pass feeds both heads. ``loss_logit = LogitLoss(weight=1)`` is the only loss: no
+    ``backbone`` (and RTMW's ``neck``) ARE the teacher's objects (shared and frozen) and whose
+    ``head`` is a copy of the teacher's head re-initialised with its ``init_weights()``. One
+    feature pass feeds both heads. ``loss_logit = LogitLoss(weight=1)`` is the only loss: no
     ground-truth term, no decay. Only the student head is trainable
     (``trainable_parameters()``); as in stage 1 the teacher (so the shared backbone) stays in
     eval mode throughout, unlike upstream where its BatchNorm drifts.
 
     ``state_dict()`` has ``teacher.*`` and ``student.*`` as upstream; ``student.backbone.*``
-    repeats ``teacher.backbone.*`` (one module). ``load_state_dict`` takes the backbone from
-    ``teacher.backbone.*`` (upstream's unused ``student.backbone.*`` is ignored).
+    repeats ``teacher.backbone.*`` (one module; RTMW's ``neck.*`` likewise). ``load_state_dict``
+    takes them from the teacher (upstream's unused ``student.backbone.*`` is ignored).
 
     Args:
         stage1_model: the stage-1 result (e.g. RTMPose-l loaded from ``dwpose transfer``).
@@ -175,7 +175,7 @@ class Stage2Distiller(nn.Module):
         head = copy.deepcopy(stage1_model.head)
         head.init_weights()
         head.requires_grad_(True)
-        self.student = RTMPose(stage1_model.backbone, head)
+        self.student = RTMPose(stage1_model.backbone, head, stage1_model.neck)
         self.student.config = stage1_model.config
         self.distill_losses = nn.ModuleDict({"loss_logit": LogitLoss(beta=beta, weight=w_logit)})
         self.train(self.training)
@@ -205,13 +205,11 @@ class Stage2Distiller(nn.Module):
 
     def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True,
                         assign: bool = False) -> Any:
-        """Load with ``student.backbone.*`` replaced by ``teacher.backbone.*`` (shared)."""
-        state = dict(state_dict)
-        for key in list(state):
-            if key.startswith("student.backbone."):
-                del state[key]
+        """Load with ``student.{backbone,neck}.*`` replaced by the teacher's (shared)."""
+        state = {k: v for k, v in state_dict.items()
+                 if not k.startswith(tuple("student." + p for p in FEATURE_PARTS))}
         for key, value in list(state.items()):
-            if key.startswith("teacher.backbone."):
+            if key.startswith(tuple("teacher." + p for p in FEATURE_PARTS)):
                 state["student." + key[len("teacher."):]] = value
         return super().load_state_dict(state, strict=strict, assign=assign)
 

@@ -26,7 +26,7 @@ import torch
 from engines.errors import ModelError
 
 from .checkpoint import atomic_save, check_state_dict, extract_state_dict, read_checkpoint
-from .models import RTMPose, build_model, infer_variant
+from .models import FEATURE_PARTS, RTMPose, build_model, infer_variant
 
 __all__ = ["detect_stage", "load_pose_model", "read_pose_checkpoint", "recorded_stage",
            "transfer_checkpoint", "transfer_state_dict"]
@@ -90,12 +90,13 @@ def transfer_state_dict(state: Mapping[str, torch.Tensor], stage: int | None = N
         if not out:
             raise ModelError("stage 1: no 'student.*' keys")
     else:
-        backbone = {f"backbone.{k}": v for k, v in _sub(state, "teacher.backbone.").items()}
+        # the shared feature extractor (backbone, RTMW's neck) is the teacher's
+        features = {p + k: v for p in FEATURE_PARTS for k, v in _sub(state, "teacher." + p).items()}
         head = {f"head.{k}": v for k, v in _sub(state, "student.head.").items()}
-        if not backbone or not head:
-            which = "'teacher.backbone.*'" if not backbone else "'student.head.*'"
+        if not any(k.startswith("backbone.") for k in features) or not head:
+            which = "'student.head.*'" if features else "'teacher.backbone.*'"
             raise ModelError(f"stage 2: no {which} keys")
-        out = {**backbone, **head}
+        out = {**features, **head}
     return out, {"stage": stage, "reason": reason, "dropped": len(state) - len(out)}
 
 

@@ -8,6 +8,7 @@ from engines.backends import BACKENDS
 from engines.backends.auto import BackendChoice, choose_backend
 from engines.errors import UserError
 from engines.pipeline import WholeBody, build_pipeline
+from trainer.variants import ARCHS, INPUT_SIZES
 
 from .flags import fraction, positive_int, threads
 
@@ -20,17 +21,17 @@ def add_pipeline_args(parser: argparse.ArgumentParser) -> None:
                              "(default: yolox_l on a GPU, yolox_nano on the CPU; downloaded into "
                              "the cache on first use)")
     models.add_argument("--pose", metavar="P.onnx",
-                        help="DWPose/RTMPose SimCC model: a path or a release name "
+                        help="DWPose/RTMPose/RTMW SimCC model: a path or a release name "
                              "(default: dw-ll_ucoco_384 on a GPU, dwpose-m_256x192 on the CPU; "
                              "downloaded on first use)")
     models.add_argument("--cache-dir", metavar="DIR",
                         help="model cache (default: $DWPOSE_HOME or ~/.cache/dwpose)")
     models.add_argument("--no-download", action="store_true",
                         help="never download: fail with instructions when a model is missing")
-    models.add_argument("--pose-arch", choices=("t", "s", "m", "l", "x"),
+    models.add_argument("--pose-arch", choices=ARCHS,
                         help="variant of a .pth pose checkpoint (--backend torch); default: "
                              "read from its weights")
-    models.add_argument("--pose-input-size", choices=("256x192", "384x288"), metavar="HxW",
+    models.add_argument("--pose-input-size", choices=INPUT_SIZES, metavar="HxW",
                         help="input size of a .pth pose checkpoint: 256x192 or 384x288 "
                              "(--backend torch); default: read from its weights")
 

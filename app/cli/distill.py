@@ -11,11 +11,10 @@ import argparse
 from pathlib import Path
 
 from engines.errors import UserError
+from trainer.variants import ARCHS, INPUT_SIZES, model_name
 
 from .flags import number
 from .train import (
-    ARCHS,
-    INPUT_SIZES,
     PRESETS,
     add_training_args,
     check_training_args,
@@ -102,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     teacher, info = load_teacher(args.teacher, args.stage, arch=args.teacher_arch,
                                  input_size=args.input_size)
     input_size = info["input_size"]
-    teacher_name = f"rtmpose-{info['arch']}"
+    teacher_name = model_name(info["arch"])
     if info["distiller"]:
         teacher_name += f" (stage-{info['stage']} distiller: {info['reason']})"
     if args.stage == 2 and args.arch not in (None, info["arch"]):
@@ -119,12 +118,13 @@ def run(args: argparse.Namespace) -> int:
             teacher, build_model(arch, input_size),
             alpha_fea=args.alpha_fea if args.alpha_fea is not None else ALPHA_FEA,
             w_logit=logit_weight, max_epochs=setup.cfg.max_epochs)
-        label = f"distill stage 1: teacher {teacher_name} -> student rtmpose-{arch} {input_size}"
+        label = (f"distill stage 1: teacher {teacher_name} -> student {model_name(arch)} "
+                 f"{input_size}")
     else:
         arch = info["arch"]
         module = Stage2Distiller(teacher, w_logit=logit_weight)
         setup.cfg.sync_bn = False  # the only BatchNorms are the shared, frozen backbone's
-        label = (f"distill stage 2: rtmpose-{arch} {input_size}, a fresh head on the "
+        label = (f"distill stage 2: {model_name(arch)} {input_size}, a fresh head on the "
                  "teacher's frozen backbone")
     if setup.rank == 0:
         if args.stage == 2 and info["stage"] is None:

@@ -11,9 +11,10 @@ from typing import Any
 
 from engines.errors import UserError
 from engines.files import check_output_file, write_file
+from trainer.variants import ARCHS, INPUT_SIZES, model_name
 
 from .flags import fraction, number, positive_int, torch_device
-from .train import ARCHS, INPUT_SIZES, check_torch_device, require_torch
+from .train import check_torch_device, require_torch
 
 DESCRIPTION = """\
 Score keypoint predictions against COCO-WholeBody ground truth: AP and AR per part (body, foot,
@@ -132,7 +133,7 @@ def predict_checkpoint(args: argparse.Namespace) -> list[dict[str, Any]]:
                               flip_test=args.flip_test, bbox_file=args.bbox_file,
                               det_score_thr=args.det_score_thr)
     boxes = f"detections of {args.bbox_file}" if args.bbox_file else "ground-truth boxes"
-    print(f"{args.checkpoint}: rtmpose-{info['arch']} {info['input_size']}, "
+    print(f"{args.checkpoint}: {model_name(info['arch'])} {info['input_size']}, "
           f"{len(validator.dataset)} {boxes}, flip test {'on' if args.flip_test else 'off'}, "
           f"device {device}")
     return validator.predict(model.to(device).eval(), progress=sys.stderr.isatty())

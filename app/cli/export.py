@@ -6,11 +6,10 @@ from pathlib import Path
 
 from engines.errors import UserError
 from engines.files import check_output_file
+from trainer.variants import ARCHS, INPUT_SIZES, model_name
 
 from .flags import number
 
-ARCHS = ("t", "s", "m", "l", "x")
-INPUT_SIZES = ("256x192", "384x288")
 #: The opsets PyTorch's TorchScript exporter writes (torch.onnx._constants: ONNX_MIN_OPSET to
 #: ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET); every one exports RTMPose and verifies (torch 2.13).
 OPSETS = (7, 20)
@@ -40,7 +39,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="mmpose/DWPose checkpoint (.pth); without it the weights are random "
                         "(speed benchmarks only, keypoints are meaningless)")
     p.add_argument("--arch", required=True, choices=ARCHS,
-                   help="model size: RTMPose/DWPose t, s, m, l or x")
+                   help="model: RTMPose/DWPose t, s, m, l or x, or RTMW rtmw-m, rtmw-l or "
+                        "rtmw-x")
     p.add_argument("--input-size", default="256x192", choices=INPUT_SIZES, metavar="HxW",
                    help="network input, height x width: 256x192 or 384x288 "
                         "(default: %(default)s)")
@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--output {args.output}: expected a file name ending in .onnx")
     check_output_file(args.output, "--output")
     model = build_model(args.arch, args.input_size)
-    name = f"rtmpose-{args.arch} {args.input_size}"
+    name = f"{model_name(args.arch)} {args.input_size}"
     if args.checkpoint is None:
         print(f"{name}: RANDOM weights (no --checkpoint): for speed benchmarks only, "
               "the keypoints it gives are meaningless")

@@ -15,11 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from engines.errors import ModelError, UserError
+from trainer.variants import ARCHS, INPUT_SIZES, model_name
 
 from .flags import number, positive_int, torch_device
-
-ARCHS = ("t", "s", "m", "l", "x")
-INPUT_SIZES = ("256x192", "384x288")
 
 #: Per-variant recipe (mmpose's rtmpose-{t..x} whole-body configs): all variants share
 #: AdamW 4e-3 / wd 0.05 / 270 epochs; the per-GPU batch is 64 at 256x192 and 32 at 384x288.
@@ -38,6 +36,8 @@ pipeline for the last 30 of 270 epochs, AMP on CUDA. Writes latest.pth (every ep
 (best validation AP), log.csv and val.csv (and TensorBoard events when tensorboard is installed)
 to --work-dir; resume a stopped run with --resume. Checkpoints hold the EMA weights under
 'state_dict': 'dwpose export --checkpoint WORK/best.pth' turns them into ONNX.
+RTMW (--arch rtmw-m/l/x: CSPNeXt + CSPNeXtPAFPN neck + RTMWHead) takes the same recipe;
+mmpose's RTMW configs (14 datasets, 8 GPUs x 1024 or 320 crops) use lr 5e-4: pass --lr to match.
 Multi-GPU: torchrun --nproc-per-node 8 -m app.cli train ... (--batch-size is per GPU).
 Needs PyTorch: pip install -e .[train]"""
 
@@ -59,7 +59,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "train", help="train a whole-body pose model (RTMPose recipe)",
         description=DESCRIPTION, epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--arch", required=True, choices=ARCHS, help="model size: t, s, m, l or x")
+    p.add_argument("--arch", required=True, choices=ARCHS,
+                   help="model: RTMPose/DWPose t, s, m, l or x, or RTMW rtmw-m, rtmw-l or rtmw-x")
     p.add_argument("--input-size", default="256x192", choices=INPUT_SIZES, metavar="HxW",
                    help="network input, height x width (default: %(default)s)")
     add_training_args(p)
@@ -371,7 +372,7 @@ def run(args: argparse.Namespace) -> int:
     setup = prepare_training(args, args.input_size)
     model = build_model(args.arch, args.input_size)
     meta = {"distill_stage": 0, "arch": args.arch, "input_size": args.input_size}
-    summary = run_trainer(model, setup, args, f"rtmpose-{args.arch} {args.input_size}", meta)
+    summary = run_trainer(model, setup, args, f"{model_name(args.arch)} {args.input_size}", meta)
     if setup.rank == 0:
         print(f"latest checkpoint: {summary['latest']} "
               f"(export: dwpose export --checkpoint {summary['latest']} --arch {args.arch} "

@@ -5,6 +5,7 @@ import argparse
 from pathlib import Path
 
 from engines.errors import UserError
+from trainer.variants import model_name
 
 DESCRIPTION = """\
 Turn a two-stage distillation checkpoint (DWPose's, or one trained here) into a plain
@@ -51,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
             else "teacher backbone + student head")
     print(f"{args.checkpoint}: distillation stage {result['stage']} ({result['reason']}); "
           f"kept the {part}")
-    print(f"wrote {result['output']}: rtmpose-{result['arch']} {result['input_size']}, "
+    print(f"wrote {result['output']}: {model_name(result['arch'])} {result['input_size']}, "
           f"{result['num_keys']} tensors ({result['dropped']} dropped); loads strictly into "
           f"build_model({result['arch']!r}, {result['input_size']!r})")
     return 0

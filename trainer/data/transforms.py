@@ -25,7 +25,7 @@ from engines.codec import SimCCCodec
 from engines.pose import BBOX_PADDING, MEAN_RGB, STD_RGB
 from engines.skeleton import FLIP_INDICES
 from engines.transforms import affine_points, bbox_xyxy2cs, fix_aspect_ratio, get_warp_matrix
-from trainer.models.configs import INPUT_SIZES
+from trainer.variants import INPUT_SIZES
 
 from .coco_wholebody import Transform
 

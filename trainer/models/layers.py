@@ -34,16 +34,17 @@ class ConvModule(nn.Module):
 
     mmcv drops the conv bias when a norm follows (``bias='auto'``), so the state dict holds
     ``conv.weight`` and ``bn.{weight,bias,running_mean,running_var,num_batches_tracked}``.
+    ``act`` is the activation's class (RTMW's head uses ``nn.ReLU``).
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int,
                  stride: int = 1, padding: int = 0, groups: int = 1,
-                 norm: NormConfig = DEFAULT_NORM) -> None:
+                 norm: NormConfig = DEFAULT_NORM, act: type[nn.Module] = nn.SiLU) -> None:
         super().__init__()
         self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride,
                               padding=padding, groups=groups, bias=False)
         self.bn = nn.BatchNorm2d(out_channels, eps=norm.eps, momentum=norm.momentum)
-        self.activate = nn.SiLU(inplace=True)
+        self.activate = act(inplace=True)
 
     def forward(self, x: Tensor) -> Tensor:
         # [B, Cin, H, W] -> [B, Cout, H/stride, W/stride]

@@ -9,6 +9,34 @@ from torch import Tensor, nn
 from .rtmcc_block import RTMCCBlock, ScaleNorm
 
 
+def init_simcc_head(head: nn.Module, gau: RTMCCBlock) -> None:
+    """mmpose's SimCC head init: convs N(0, 0.001), linears N(0, 0.01), zero biases, BN 1 / 0.
+
+    The GAU's ``gamma``/``beta`` are redrawn from U(0, 1) and the norm / residual scales reset
+    to 1, so the head starts as a freshly built one. Shared by RTMCCHead and RTMWHead.
+    """
+    for m in head.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.normal_(m.weight, std=0.001)
+        elif isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, std=0.01)
+        elif isinstance(m, nn.BatchNorm2d):
+            m.reset_parameters()
+            continue
+        else:
+            continue
+        if m.bias is not None:
+            nn.init.zeros_(m.bias)
+    with torch.no_grad():
+        gau.gamma.uniform_(0, 1)
+        gau.beta.uniform_(0, 1)
+        for m in head.modules():
+            if isinstance(m, ScaleNorm):
+                m.g.fill_(1.0)
+        if gau.shortcut:
+            gau.res_scale.scale.fill_(1.0)
+
+
 class RTMCCHead(nn.Module):
     """Large-kernel conv -> per-keypoint flatten -> ScaleNorm + Linear -> GAU -> x / y bins.
 
@@ -52,28 +80,8 @@ class RTMCCHead(nn.Module):
         self.init_weights()
 
     def init_weights(self) -> None:
-        """mmpose's head init: convs N(0, 0.001), linears N(0, 0.01), zero biases.
-
-        The GAU's ``gamma``/``beta`` are redrawn from U(0, 1) and the norm / residual scales
-        reset to 1, so calling this gives a freshly initialised head (DWPose stage 2).
-        """
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.normal_(m.weight, std=0.001)
-            elif isinstance(m, nn.Linear):
-                nn.init.normal_(m.weight, std=0.01)
-            else:
-                continue
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        with torch.no_grad():
-            self.gau.gamma.uniform_(0, 1)
-            self.gau.beta.uniform_(0, 1)
-            for m in self.modules():
-                if isinstance(m, ScaleNorm):
-                    m.g.fill_(1.0)
-            if self.gau.shortcut:
-                self.gau.res_scale.scale.fill_(1.0)
+        """mmpose's head init (``init_simcc_head``): a fresh head, as DWPose stage 2 needs."""
+        init_simcc_head(self, self.gau)
 
     def forward(self, feats: Tensor | Sequence[Tensor]) -> tuple[Tensor, Tensor]:
         # A backbone tuple is accepted; the last feature map is used (mmpose input_index=-1).

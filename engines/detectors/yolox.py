@@ -35,7 +35,7 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_thr: float) -> np.ndarray:
     return np.asarray(keep, dtype=np.int64)
 
 
-def _grid(size: int) -> tuple[np.ndarray, np.ndarray]:
+def anchor_grid(size: int) -> tuple[np.ndarray, np.ndarray]:
     """Anchor-point offsets [N, 2] and strides [N, 1] of a YOLOX head at input ``size``."""
     grids, strides = [], []
     for s in YOLOX_STRIDES:
@@ -66,7 +66,7 @@ class YOLOX(Detector):
             raise ValueError(f"{backend.path}: not a raw YOLOX export ({self.io.describe()})")
         self.output_name = self.io.output_names[0]
         self.nms_thr, self.candidate_thr = nms_thr, candidate_thr
-        self._grid, self._strides = _grid(self.input_size)
+        self._grid, self._strides = anchor_grid(self.input_size)
 
     def postprocess(self, outputs: Mapping[str, np.ndarray], ratio: float) -> Detections:
         return self.decode(outputs[self.output_name][0], ratio)

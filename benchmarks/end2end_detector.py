@@ -113,7 +113,9 @@ def _bench(det: Path, args: argparse.Namespace, backend: str, out: Path) -> dict
            "--pose", str(args.pose), "--backend", backend, "--det-interval", "1",
            "--frames", str(args.frames), "--pipeline", "serial", "--det-norm", "yolox",
            "--json", str(out)]
-    subprocess.run(cmd, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+    run = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    if run.returncode:
+        raise SystemExit(f"{' '.join(cmd)} failed ({run.returncode}):\n{run.stderr.strip()}")
     return json.loads(out.read_text())
 
 
@@ -132,6 +134,9 @@ def main(argv: list[str] | None = None) -> int:
         if not path.is_file():
             print(f"error: {path}: not found", file=sys.stderr)
             return 2
+    from benchmarks.compare import format_machine, machine
+
+    print(format_machine(machine(), " ".join([Path(sys.argv[0]).name, *(argv or sys.argv[1:])])))
     with tempfile.TemporaryDirectory() as tmp:
         e2e = wrap_end2end(args.det, Path(tmp) / f"{args.det.stem}_end2end.onnx")
         rows: dict[tuple[str, str], list[float]] = {}

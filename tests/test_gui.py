@@ -128,17 +128,26 @@ def fake_models(tmp_path) -> dict[str, str]:
 
 @pytest.fixture
 def open_window(qtbot, store, tmp_path):
-    """Make, show and register (closed at teardown) a window with fast test defaults."""
+    """Make, show and register (closed at teardown) a window with fast test defaults.
+
+    The fixture holds every window until it is closed: pytest-qt keeps only a weak reference,
+    and a window whose last references form a cycle (a lambda over it) could otherwise be
+    garbage-collected between the test's end and its closing, its threads still running
+    (Qt aborts the process: "QThread: Destroyed while thread is still running")."""
+    made: list[MainWindow] = []
 
     def make(overrides=None, **kwargs) -> MainWindow:
         base = {"capture_dir": str(tmp_path / "captures"), "auto_capture": False,
                 "source_kind": "video", "video": "fake"}
         window = MainWindow(store, {**base, **(overrides or {})}, interactive=False, **kwargs)
+        made.append(window)
         qtbot.addWidget(window)
         window.show()
         return window
 
-    return make
+    yield make
+    for window in made:
+        window.close()
 
 
 def wait_frames(qtbot, window: MainWindow, n: int) -> None:

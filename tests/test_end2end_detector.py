@@ -6,11 +6,14 @@ import cv2
 import numpy as np
 import pytest
 
+import app.cli as cli
 from benchmarks.end2end_detector import main, wrap_end2end
+from engines.backends import BACKENDS
 from engines.detectors import load_detector
 from engines.detectors.end2end import End2EndDetector
 from engines.detectors.yolox import YOLOX
 from engines.errors import ModelError
+from tests import fake_trt
 from tests.conftest import need
 from tests.onnx_models import make_pose_onnx
 
@@ -43,6 +46,23 @@ def test_parity_end2end_boxes_equal_the_raw_pipelines(yolox_nano, end2end_nano, 
         np.testing.assert_allclose(got.scores, want.scores, atol=1e-5)
         found += len(want.boxes)
     assert found >= 10  # the 4 COCO images hold 14 annotated persons, the clip one
+
+
+def test_parity_its_tensorrt_engine_finds_the_same_persons(yolox_nano, end2end_nano, coco_dir,
+                                                         tmp_path, monkeypatch, capsys):
+    """``dwpose build`` (fake TensorRT 10, data-dependent NMS outputs) keeps the family and the
+    normalisation in the engine, and the engine finds the raw pipeline's persons."""
+    fake_trt.install(monkeypatch)
+    monkeypatch.setitem(BACKENDS, "tensorrt", "engines.backends.tensorrt:TensorRTBackend")
+    engine = tmp_path / "nano_end2end.engine"
+    assert cli.main(["build", "--onnx", str(end2end_nano), "--output", str(engine),
+                     "--det-norm", "yolox"]) == 0, capsys.readouterr().err
+    raw, trt = load_detector(yolox_nano, "onnxruntime"), load_detector(engine, "tensorrt")
+    assert isinstance(trt, End2EndDetector) and trt.input_size == 416
+    for image in _frames(coco_dir)[:4]:
+        want, got = raw(image), trt(image)
+        np.testing.assert_allclose(got.boxes, want.boxes, atol=1e-2)
+        np.testing.assert_allclose(got.scores, want.scores, atol=1e-5)
 
 
 def test_the_wrapper_refuses_what_is_not_a_raw_yolox(tmp_path):

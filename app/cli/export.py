@@ -1,4 +1,4 @@
-"""``dwpose export``: turn an RTMPose/DWPose checkpoint (.pth) into a verified ONNX pose model."""
+"""``dwpose export``: turn an RTMPose/DWPose/RTMW checkpoint (.pth) into a verified ONNX model."""
 from __future__ import annotations
 
 import argparse
@@ -15,8 +15,8 @@ from .flags import number
 OPSETS = (7, 20)
 
 DESCRIPTION = """\
-Export an RTMPose / DWPose whole-body checkpoint (mmpose or DWPose .pth, or one trained here)
-to ONNX with the official I/O: input 'input' [B,3,H,W] (dynamic batch), outputs
+Export an RTMPose / DWPose or RTMW whole-body checkpoint (mmpose or DWPose .pth, or one trained
+here) to ONNX with the official I/O: input 'input' [B,3,H,W] (dynamic batch), outputs
 'simcc_x' [B,133,W*2] and 'simcc_y' [B,133,H*2]. The file is self-contained (no .onnx.data),
 compared with PyTorch under ONNX Runtime and checked as a pose model before it is written.
 Without --checkpoint the weights are random: the file is only good for speed benchmarks.
@@ -26,7 +26,8 @@ EPILOG = """\
 examples:
   dwpose export --checkpoint dw-ll_ucoco_384.pth --arch l --input-size 384x288 --output dw-l.onnx
   dwpose export --checkpoint distill_stage1.pth --prefix student --arch l --output l.onnx
-  dwpose export --arch m --output m-random.onnx     # random weights, for 'dwpose bench' only"""
+  dwpose export --arch m --output m-random.onnx     # random weights, for 'dwpose bench' only
+  dwpose export --arch rtmw-l --input-size 384x288 --output rtmw-l-random.onnx"""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

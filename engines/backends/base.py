@@ -20,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import ModelError
+
 
 @dataclass(frozen=True)
 class TensorSpec:
@@ -95,6 +97,21 @@ class Backend(ABC):
         dtypes = {t.name: t.dtype for t in self.inputs}
         return {name: np.ascontiguousarray(a, dtype=dtypes.get(name, np.asarray(a).dtype))
                 for name, a in feeds.items()}
+
+    def checked_feeds(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """``cast_feeds(feeds)``, after checking that every input is there and has a shape the
+        model takes; else a ``ModelError`` naming the file, the input and what it expects."""
+        missing = [repr(s.name) for s in self.inputs if s.name not in feeds]
+        if missing:
+            raise ModelError(f"{self.path}: missing input{'s' * (len(missing) > 1)} "
+                             f"{', '.join(missing)}")
+        feeds = self.cast_feeds(feeds)
+        for spec in self.inputs:
+            shape = feeds[spec.name].shape
+            if not spec.fits(shape):
+                raise ModelError(f"{self.path}: input {spec.name!r} has shape {shape}; the model "
+                                 f"expects {spec.describe()}")
+        return feeds
 
     def submit(self, feeds: Mapping[str, np.ndarray]) -> Job:
         """Queue one batch; ``result()`` of the returned job waits for it.

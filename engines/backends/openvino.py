@@ -184,21 +184,11 @@ class OpenVinoBackend(Backend):
                 counts[layer, info["runtimePrecision"].astype(str)] += 1
         return counts
 
-    def _checked(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        feeds = self.cast_feeds(feeds)
-        for spec in self.inputs:
-            if spec.name not in feeds:
-                raise ModelError(f"{self.path}: missing input {spec.name!r}")
-            if not spec.fits(feeds[spec.name].shape):
-                raise ModelError(f"{self.path}: input {spec.name!r} has shape "
-                                 f"{feeds[spec.name].shape}; the model expects {spec.describe()}")
-        return feeds
-
     def infer(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         return self.submit(feeds).result()
 
     def submit(self, feeds: Mapping[str, np.ndarray]) -> Job:
-        feeds = self._checked(feeds)
+        feeds = self.checked_feeds(feeds)
         request = self._take_request()
         job = _OpenVinoJob(self, request)
         with self._lock:

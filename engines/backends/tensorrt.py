@@ -189,12 +189,8 @@ class TensorRTBackend(Backend):
 
     # -- inference -----------------------------------------------------------------------
 
-    def _check_feed(self, spec: TensorSpec, array: np.ndarray) -> np.ndarray:
+    def _check_batch(self, spec: TensorSpec, array: np.ndarray) -> np.ndarray:
         limit = self._max_shapes[spec.name]
-        array = np.ascontiguousarray(array, dtype=spec.dtype)
-        if not spec.fits(array.shape):
-            raise ModelError(f"{self.path}: input {spec.name!r} has shape {array.shape}; "
-                             f"the engine expects {spec.describe()}")
         if array.shape[0] > limit[0] or array.shape[0] < 1:
             raise ModelError(f"{self.path}: batch of {array.shape[0]} for {spec.name!r}; this "
                              f"engine takes 1 to {limit[0]} (rebuild with a larger --max-batch)")
@@ -205,10 +201,8 @@ class TensorRTBackend(Backend):
 
     def submit(self, feeds: Mapping[str, np.ndarray]) -> Job:
         """Queue copies in, the engine and copies out on this engine's stream; do not wait."""
-        missing = [s.name for s in self.inputs if s.name not in feeds]
-        if missing:
-            raise ModelError(f"{self.path}: missing input(s) {', '.join(missing)}")
-        arrays = {s.name: self._check_feed(s, feeds[s.name]) for s in self.inputs}
+        feeds = self.checked_feeds(feeds)
+        arrays = {s.name: self._check_batch(s, feeds[s.name]) for s in self.inputs}
         with self._lock, self._gpu_context:
             if self._inflight is not None:
                 self._finish(self._inflight)

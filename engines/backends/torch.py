@@ -108,18 +108,9 @@ class TorchBackend(Backend):
         return "fp16" if self.dtype == torch.float16 else "fp32"
 
     def _host_inputs(self, feeds: Mapping[str, np.ndarray]) -> list[Tensor]:
-        missing = [s.name for s in self.inputs if s.name not in feeds]
-        if missing:
-            raise ModelError(f"{self.path}: missing input(s) {', '.join(missing)}")
-        tensors = []
-        for spec in self.inputs:
-            array = np.ascontiguousarray(feeds[spec.name], dtype=spec.dtype)
-            if not spec.fits(array.shape):
-                raise ModelError(f"{self.path}: input {spec.name!r} has shape {array.shape}; "
-                                 f"the model expects {spec.describe()}")
-            tensor = torch.from_numpy(array)
-            tensors.append(tensor.pin_memory() if self.asynchronous else tensor)
-        return tensors
+        feeds = self.checked_feeds(feeds)
+        tensors = [torch.from_numpy(feeds[spec.name]) for spec in self.inputs]
+        return [t.pin_memory() for t in tensors] if self.asynchronous else tensors
 
     def _to_device(self, tensors: list[Tensor]) -> list[Tensor]:
         inputs = [t.to(self.device, non_blocking=True) for t in tensors]

@@ -228,6 +228,28 @@ def _save(tmp_path, name, state, **extra):
     return path
 
 
+def step_and_transfer(d: Stage2Distiller, x, tmp_path) -> tuple[dict, dict]:
+    """One optimiser step of ``d``'s student head, then ``d`` saved and transferred:
+    ``(transfer info, the pose state dict written to tmp_path/pose.pth)``."""
+    d.train()
+    opt = torch.optim.AdamW(d.trainable_parameters(), lr=1e-3)
+    d.losses(x)["loss_logit"].backward()
+    opt.step()
+    info = transfer_checkpoint(_save(tmp_path, "s2.pth", d.state_dict()), tmp_path / "pose.pth")
+    return info, torch.load(tmp_path / "pose.pth", weights_only=True)["state_dict"]
+
+
+def assert_runs_as(path, arch: str, d: Stage2Distiller, x) -> None:
+    """The pose checkpoint ``path`` in a fresh ``build_model(arch)`` gives ``d``'s outputs."""
+    model = build_model(arch, "256x192")
+    load_checkpoint(model, path)
+    model.eval()
+    d.eval()
+    with torch.no_grad():
+        for a, b in zip(model(x), d(x)):
+            assert torch.allclose(a, b, atol=1e-6)
+
+
 def test_transfer_stage1_round_trip(tmp_path):
     d = Stage1Distiller(*_models(teacher_arch="s"), max_epochs=M)
     src = _save(tmp_path, "s1.pth", d.state_dict(), meta={"epoch": 3})
@@ -246,14 +268,9 @@ def test_transfer_stage1_round_trip(tmp_path):
 
 def test_transfer_stage2_round_trip(tmp_path, stage2, batch):
     x, _targets = batch
-    d = stage2.train()
-    opt = torch.optim.AdamW(d.trainable_parameters(), lr=1e-3)
-    d.losses(x)["loss_logit"].backward()
-    opt.step()
-    src = _save(tmp_path, "s2.pth", d.state_dict())
-    info = transfer_checkpoint(src, tmp_path / "pose.pth")
+    d = stage2
+    info, out = step_and_transfer(d, x, tmp_path)
     assert info["stage"] == 2 and "shares" in info["reason"]
-    out = torch.load(tmp_path / "pose.pth", weights_only=True)["state_dict"]
     teacher, head = d.teacher.state_dict(), d.student.head.state_dict()
     assert set(out) == {k for k in teacher if k.startswith("backbone.")} | {
         f"head.{k}" for k in head}
@@ -261,13 +278,7 @@ def test_transfer_stage2_round_trip(tmp_path, stage2, batch):
         ref = teacher[k] if k.startswith("backbone.") else head[k[len("head."):]]
         assert torch.equal(v, ref), k
     assert not torch.equal(out["head.cls_x.weight"], teacher["head.cls_x.weight"])
-    model = build_model("t", "256x192")
-    load_checkpoint(model, tmp_path / "pose.pth")
-    model.eval()
-    d.eval()
-    with torch.no_grad():
-        for a, b in zip(model(x), d(x)):
-            assert torch.allclose(a, b, atol=1e-6)
+    assert_runs_as(tmp_path / "pose.pth", "t", d, x)
 
 
 def test_transfer_upstream_style_stage2_and_forced_stage(tmp_path):

@@ -6,10 +6,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from trainer.checkpoint import load_checkpoint  # noqa: E402
+from tests.test_distill import assert_runs_as, step_and_transfer  # noqa: E402
 from trainer.distill import Stage2Distiller  # noqa: E402
 from trainer.models import build_model, get_config, infer_variant  # noqa: E402
-from trainer.transfer import transfer_checkpoint  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -106,23 +105,10 @@ def test_stage2_shares_the_neck_and_transfers_to_a_plain_rtmw(tmp_path):
     assert d.student.neck is d.teacher.neck and d.student.backbone is d.teacher.backbone
     assert not any(p.requires_grad for p in d.teacher.neck.parameters())
     x = torch.randn(1, 3, 256, 192)
-    d.train()
-    opt = torch.optim.AdamW(d.trainable_parameters(), lr=1e-3)
-    d.losses(x)["loss_logit"].backward()
-    opt.step()
-    src = tmp_path / "s2.pth"
-    torch.save({"state_dict": d.state_dict()}, src)
-    info = transfer_checkpoint(src, tmp_path / "pose.pth")
+    info, out = step_and_transfer(d, x, tmp_path)
     assert info["stage"] == 2
-    out = torch.load(tmp_path / "pose.pth", weights_only=True)["state_dict"]
     assert any(k.startswith("neck.") for k in out)
-    model = build_model("rtmw-m", "256x192")
-    load_checkpoint(model, tmp_path / "pose.pth")
-    model.eval()
-    d.eval()
-    with torch.no_grad():
-        for a, b in zip(model(x), d(x)):
-            assert torch.allclose(a, b, atol=1e-6)
+    assert_runs_as(tmp_path / "pose.pth", "rtmw-m", d, x)
     # and a reload of the distiller keeps the student's neck the teacher's
     again = Stage2Distiller(build_model("rtmw-m", "256x192"))
     again.load_state_dict(d.state_dict())

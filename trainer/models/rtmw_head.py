@@ -12,10 +12,10 @@ from torch import Tensor, nn
 
 from .layers import ConvModule
 from .rtmcc_block import RTMCCBlock, ScaleNorm
-from .rtmcc_head import init_simcc_head
+from .rtmcc_head import SimCCHead
 
 
-class RTMWHead(nn.Module):
+class RTMWHead(SimCCHead):
     """Two-resolution SimCC head.
 
     The coarse map ``enc_t`` [B, C, h, w] gives one token per keypoint (7x7 conv, flatten,
@@ -40,14 +40,10 @@ class RTMWHead(nn.Module):
                  in_featuremap_size: tuple[int, int], simcc_split_ratio: float = 2.0,
                  final_layer_kernel_size: int = 7, hidden_dims: int = 256, s: int = 128,
                  expansion_factor: float = 2, act_fn: str = "SiLU") -> None:
-        super().__init__()
-        self.in_channels = in_channels
-        self.out_channels = out_channels
-        self.input_size = tuple(input_size)
-        self.in_featuremap_size = tuple(in_featuremap_size)
-        self.simcc_split_ratio = simcc_split_ratio
+        super().__init__(in_channels, out_channels, input_size, in_featuremap_size,
+                         simcc_split_ratio)
         k, pad, ps = final_layer_kernel_size, final_layer_kernel_size // 2, 2
-        flatten_dims = self.in_featuremap_size[0] * self.in_featuremap_size[1]
+        flatten_dims, (bins_x, bins_y) = self.flatten_dims, self.bins
         self.ps = nn.PixelShuffle(ps)
         self.conv_dec = ConvModule(in_channels // ps ** 2, in_channels // 4, k, padding=pad,
                                    act=nn.ReLU)
@@ -60,15 +56,9 @@ class RTMWHead(nn.Module):
                                   nn.Linear(flatten_dims * ps ** 2, hidden_dims // 2, bias=False))
         self.gau = RTMCCBlock(out_channels, hidden_dims, hidden_dims, s=s,
                               expansion_factor=expansion_factor, act_fn=act_fn)
-        self.cls_x = nn.Linear(hidden_dims, int(self.input_size[0] * simcc_split_ratio),
-                               bias=False)
-        self.cls_y = nn.Linear(hidden_dims, int(self.input_size[1] * simcc_split_ratio),
-                               bias=False)
+        self.cls_x = nn.Linear(hidden_dims, bins_x, bias=False)
+        self.cls_y = nn.Linear(hidden_dims, bins_y, bias=False)
         self.init_weights()
-
-    def init_weights(self) -> None:
-        """mmpose's head init (``init_simcc_head``): calling it gives a fresh head."""
-        init_simcc_head(self, self.gau)
 
     def forward(self, feats: Sequence[Tensor]) -> tuple[Tensor, Tensor]:
         enc_b, enc_t = feats[-2], feats[-1]    # [B, C/2, 2h, 2w], [B, C, h, w]

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests import realdata
+from tests import fake_trt, realdata
 from tests.onnx_models import make_pose_onnx
 
 REQUIRE_ENV = "REQUIRE_REFERENCES"
@@ -65,6 +65,12 @@ def _keep_sigchld():
     before = signal.getsignal(signal.SIGCHLD)
     yield
     signal.signal(signal.SIGCHLD, before)
+
+
+@pytest.fixture
+def fake(monkeypatch) -> fake_trt.FakeGpu:
+    """A fake TensorRT 10 and pycuda on a fake GTX 1660 Ti, for this test only (tests/fake_trt)."""
+    return fake_trt.install(monkeypatch)
 
 
 @pytest.fixture(scope="session")

@@ -43,11 +43,6 @@ def det_onnx(tmp_path_factory):
                               [(8, 4, 40, 60, 0.9)])
 
 
-@pytest.fixture
-def fake(monkeypatch):
-    return fake_trt.install(monkeypatch)
-
-
 def _read(folder):
     return [cv2.imread(str(p)) for p in sorted(folder.glob("*.png"))]
 

@@ -8,12 +8,10 @@ import pytest
 
 import app.cli as cli
 from benchmarks.end2end_detector import main, wrap_end2end
-from engines.backends import BACKENDS
 from engines.detectors import load_detector
 from engines.detectors.end2end import End2EndDetector
 from engines.detectors.yolox import YOLOX
 from engines.errors import ModelError
-from tests import fake_trt
 from tests.conftest import need
 from tests.onnx_models import make_pose_onnx
 
@@ -48,12 +46,10 @@ def test_parity_end2end_boxes_equal_the_raw_pipelines(yolox_nano, end2end_nano, 
     assert found >= 10  # the 4 COCO images hold 14 annotated persons, the clip one
 
 
-def test_parity_its_tensorrt_engine_finds_the_same_persons(yolox_nano, end2end_nano, coco_dir,
-                                                         tmp_path, monkeypatch, capsys):
+def test_parity_its_tensorrt_engine_finds_the_same_persons(fake, yolox_nano, end2end_nano,
+                                                         coco_dir, tmp_path, capsys):
     """``dwpose build`` (fake TensorRT 10, data-dependent NMS outputs) keeps the family and the
     normalisation in the engine, and the engine finds the raw pipeline's persons."""
-    fake_trt.install(monkeypatch)
-    monkeypatch.setitem(BACKENDS, "tensorrt", "engines.backends.tensorrt:TensorRTBackend")
     engine = tmp_path / "nano_end2end.engine"
     assert cli.main(["build", "--onnx", str(end2end_nano), "--output", str(engine),
                      "--det-norm", "yolox"]) == 0, capsys.readouterr().err

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 
-from engines.backends import BACKENDS, Backend, Job
+from engines.backends import Backend, Job
 from engines.backends.onnxruntime import OnnxRuntimeBackend
 from engines.detectors import YOLOX
 from engines.overlap import FrameRunner, OverlappedWholeBody
@@ -181,7 +181,6 @@ def test_tensorrt_engines_overlap_on_their_streams(monkeypatch, tmp_path, rng):
     from engines.trt.builder import build_engine
 
     fake_trt.install(monkeypatch)
-    monkeypatch.setitem(BACKENDS, "tensorrt", "engines.backends.tensorrt:TensorRTBackend")
     det_onnx = make_detector_onnx(tmp_path / "det.onnx", 64, [(8, 4, 40, 60, 0.9),
                                                                (30, 10, 60, 50, 0.8)])
     pose_onnx = make_pose_onnx(tmp_path / "pose.onnx", (48, 64))

@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 
 from app.cli import main
-from engines.backends import BACKENDS
 from tests import fake_trt
 from tests.conftest import need
 from tests.onnx_models import make_detector_onnx, make_pose_onnx
@@ -120,7 +119,6 @@ def test_auto_is_serial_on_onnxruntime_and_overlapped_on_tensorrt(monkeypatch, t
                                         "-o", str(tmp_path / "ort"))
 
     fake_trt.install(monkeypatch)
-    monkeypatch.setitem(BACKENDS, "tensorrt", "engines.backends.tensorrt:TensorRTBackend")
     out = {}
     for mode in ("serial", "auto"):
         out[mode] = tmp_path / f"trt_{mode}"

@@ -21,13 +21,11 @@ import numpy as np
 import pytest
 
 import app.cli as cli
-from engines.backends import BACKENDS
 from engines.backends.onnxruntime import OnnxRuntimeBackend
 from engines.detectors import End2EndDetector, load_detector, norm_for
 from engines.errors import ModelError
 from engines.models import check_pose, load_model
 from engines.pose import RTMPose
-from tests import fake_trt
 from tests.conftest import need
 from tests.onnx_models import (
     end2end_scores,
@@ -385,13 +383,6 @@ def test_the_app_runs_every_signature_offscreen(models, video, tmp_path):
             cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
         assert done.returncode == 0, (pose, det, done.stderr)
         assert "2 frames processed" in done.stdout
-
-
-@pytest.fixture
-def fake(monkeypatch):
-    gpu = fake_trt.install(monkeypatch)
-    monkeypatch.setitem(BACKENDS, "tensorrt", "engines.backends.tensorrt:TensorRTBackend")
-    return gpu
 
 
 @pytest.mark.parametrize("name", POSES + DETECTORS)

@@ -15,7 +15,6 @@ from onnx import helper
 
 import app.cli as cli
 from engines import device
-from engines.backends import BACKENDS
 from engines.backends.onnxruntime import OnnxRuntimeBackend
 from engines.detectors import YOLOX
 from engines.errors import ModelError, UserError
@@ -28,13 +27,6 @@ from tests.fake_trt.tensorrt import FakeTensorRTError
 from tests.onnx_models import make_detector_onnx, make_pose_onnx
 
 POSE_SIZE = (48, 64)  # (w, h): small but the official I/O layout
-
-
-@pytest.fixture
-def fake(monkeypatch):
-    gpu = fake_trt.install(monkeypatch)
-    monkeypatch.setitem(BACKENDS, "tensorrt", "engines.backends.tensorrt:TensorRTBackend")
-    return gpu
 
 
 @pytest.fixture

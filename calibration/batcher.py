@@ -16,6 +16,7 @@ import numpy as np
 
 from engines.detectors import create_detector, load_detector, registry_hints
 from engines.errors import InputError
+from engines.paths import visible_files
 from engines.pose import RTMPose
 from engines.sources import IMAGE_SUFFIXES, read_image
 from engines.trt.onnx_io import ModelInfo, inspect_onnx
@@ -83,8 +84,7 @@ class ImageBatcher:
         if not self.source.exists():
             raise InputError(f"{self.source}: no such folder or video")
         if not self._video:
-            return sorted(p for p in self.source.iterdir()
-                          if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            return visible_files(self.source, IMAGE_SUFFIXES)
         cap = cv2.VideoCapture(str(self.source))
         count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0) if cap.isOpened() else 0
         cap.release()

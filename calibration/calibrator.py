@@ -15,6 +15,7 @@ from types import ModuleType
 import numpy as np
 
 from engines.errors import UserError
+from engines.files import write_file
 from engines.trt.runtime import INT8_NEEDS_TRT10, import_cuda, import_tensorrt, major_version
 
 from .batcher import ImageBatcher
@@ -69,8 +70,7 @@ def entropy_calibrator_class(trt: ModuleType, cuda: ModuleType) -> type:
             return None
 
         def write_calibration_cache(self, cache) -> None:
-            self.cache_file.parent.mkdir(parents=True, exist_ok=True)
-            self.cache_file.write_bytes(bytes(memoryview(cache)))
+            write_file(self.cache_file, bytes(memoryview(cache)), "calibration cache")
             print(f"  wrote calibration cache {self.cache_file}", flush=True)
 
         def free(self) -> None:

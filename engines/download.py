@@ -21,7 +21,12 @@ Redirects: only to ``https`` (never from https down to http) and only to the URL
 to one of ``hosts`` (``fnmatch`` patterns such as ``cdn-lfs*.huggingface.co``); anything else
 is refused with both URLs named.
 
-Every failure is one ``UserError`` line. Standard library (urllib) and tqdm only.
+HTTPS trusts the system's certificate store. Where Python has none (the python.org installer
+for macOS, until its "Install Certificates.command" is run, fails every download with
+CERTIFICATE_VERIFY_FAILED), certifi's bundle is used, and the error says what to run.
+
+Every failure is one line (``UserError``; a file that cannot be written is ``engines.files``'s
+error). Standard library (urllib), tqdm, and certifi on macOS.
 """
 from __future__ import annotations
 
@@ -33,6 +38,7 @@ import http.client
 import json
 import os
 import re
+import ssl
 import sys
 import urllib.error
 import urllib.request
@@ -42,6 +48,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from .errors import UserError
+from .files import move, open_binary, replace, write_file
+
+#: The operating system whose rules apply (``sys.platform``); tests set another.
+SYSTEM = sys.platform
 
 USER_AGENT = "dwpose-fetch/0.1 (+python-urllib)"
 PINNED = "pinned in the model registry"
@@ -82,6 +92,41 @@ def check_redirect(old: str, new: str, hosts: tuple[str, ...]) -> None:
     if not host_allowed(after.hostname or "", hosts):
         raise UserError(f"refused the redirect from {old} to {new}: {after.hostname} is not a "
                         f"host this file is served from ({', '.join(hosts)})")
+
+
+def _has_ca_store() -> bool:
+    """Whether OpenSSL's default certificate file or folder exists."""
+    paths = ssl.get_default_verify_paths()
+    return any(p and os.path.exists(p) for p in (paths.cafile, paths.capath))
+
+
+def ssl_context() -> ssl.SSLContext:
+    """The system's certificate store; on a macOS Python without one, certifi's bundle."""
+    context = ssl.create_default_context()
+    if SYSTEM == "darwin" and not _has_ca_store():
+        try:
+            import certifi
+        except ImportError:  # the error then says how to install certificates
+            return context
+        context.load_verify_locations(certifi.where())
+    return context
+
+
+def opener(*handlers: urllib.request.BaseHandler) -> urllib.request.OpenerDirector:
+    """urllib's opener with ``ssl_context`` and ``handlers``."""
+    return urllib.request.build_opener(urllib.request.HTTPSHandler(context=ssl_context()),
+                                       *handlers)
+
+
+def remote_size(url: str, timeout: float = 10.0) -> int | None:
+    """Size the server announces for ``url`` (a HEAD request), or None when unknown."""
+    request = urllib.request.Request(url, method="HEAD", headers={"User-Agent": USER_AGENT})
+    try:
+        with opener().open(request, timeout=timeout) as response:
+            length = response.headers.get("Content-Length")
+    except (OSError, ValueError, http.client.HTTPException):
+        return None
+    return int(length) if length and length.isdigit() else None
 
 
 class _GuardedRedirects(urllib.request.HTTPRedirectHandler):
@@ -175,10 +220,7 @@ class _Partial:
     def save(self, path: Path) -> None:
         data = {"url": self.url, "validator": self.validator,
                 "digests": [[d.algorithm, d.hex, d.source] for d in self.digests]}
-        try:
-            path.write_text(json.dumps(data))
-        except OSError as exc:
-            raise UserError(f"could not write {path} ({exc.strerror or exc})") from None
+        write_file(path, json.dumps(data), "download record", durable=False)
 
 
 def _sibling(path: Path, suffix: str) -> Path:
@@ -197,7 +239,11 @@ def _reason(exc: BaseException) -> str:
     if isinstance(exc, urllib.error.HTTPError):
         return f"HTTP {exc.code} {exc.reason}"
     if isinstance(exc, urllib.error.URLError):
-        return str(exc.reason)
+        reason = str(exc.reason)
+        if "CERTIFICATE_VERIFY_FAILED" in reason and SYSTEM == "darwin":
+            reason += (": this Python has no certificates; run 'Install Certificates.command' "
+                       "in its folder under /Applications, or pip install certifi")
+        return reason
     return str(exc) or type(exc).__name__
 
 
@@ -231,13 +277,12 @@ def _finish(url: str, dest: Path, expected: list[Digest]) -> Path:
     found = {a: file_digest(part, a) for a in {d.algorithm for d in expected}}
     for want in expected:
         if found[want.algorithm] != want.hex:
-            bad = _sibling(dest, ".bad")
-            os.replace(part, bad)
+            bad = move(part, _sibling(dest, ".bad"), "rejected download")
             _discard(record)
             name = "SHA-256" if want.algorithm == "sha256" else want.algorithm.upper()
             raise UserError(f"{url}: the downloaded file's {name} is {found[want.algorithm]}, "
                             f"expected {want.hex} ({want.source}); moved it to {bad}")
-    os.replace(part, dest)
+    replace(part, dest, "downloaded model")
     _discard(record)
     return dest
 
@@ -268,7 +313,7 @@ def download(url: str, dest: str | Path, *, sha256: str | None = None,
             request.add_header("Range", f"bytes={have}-")
             request.add_header("If-Range", record.validator)
         try:
-            response = urllib.request.build_opener(redirects).open(request, timeout=timeout)
+            response = opener(redirects).open(request, timeout=timeout)
         except urllib.error.HTTPError as exc:
             if exc.code == 416 and have:
                 _, total = _content_range(exc.headers.get("Content-Range"))
@@ -320,7 +365,7 @@ def _stream(response, part: Path, mode: str, have: int, total: int | None, url: 
     bar = tqdm(total=total, initial=have, unit="B", unit_scale=True, unit_divisor=1024,
                desc=dest.name, disable=not progress, file=sys.stderr, leave=False)
     try:
-        with open(part, mode) as out, bar:
+        with open_binary(part, append=mode == "ab") as out, bar:
             while True:
                 try:
                     data = response.read(chunk)

@@ -1,10 +1,28 @@
-"""Files written whole or not at all, with every write checked.
+"""Files written whole or not at all, durably, with every write checked: the one module that
+writes files, on Windows, macOS and Linux alike.
 
 ``AtomicFile`` writes beside its destination under a hidden temporary name
 (``.<stem>.<pid>.part<suffix>``) and renames it into place once complete. A reader, a crash or a
 kill therefore never sees a half-written file, and an existing file is only ever replaced by a
 complete one. A durable write also syncs the data before the rename and removes the temporary
-files of the same destination that a killed process left behind.
+files of the same destination that a killed process left behind. ``replace`` does the same for
+a temporary file another writer filled (a video writer, an exporter), ``commit_dir`` for a
+folder written whole (a capture).
+
+The platforms' rules live here and nowhere else (``SYSTEM`` is ``sys.platform``; tests pose as
+another system by setting it):
+
+- Syncing goes through a handle opened for writing: Windows' ``FlushFileBuffers`` refuses a
+  read-only one (``fsync`` then fails with EBADF). On macOS ``fsync`` stops at the drive's
+  cache, so ``F_FULLFSYNC`` is asked first.
+- A temporary file's writer is alive if ``os.kill(pid, 0)`` says so on POSIX. On Windows that
+  call sends Ctrl+C (``CTRL_C_EVENT`` is 0) or raises, so ``OpenProcess`` and
+  ``GetExitCodeProcess`` answer there. A writer whose state cannot be told is taken as alive:
+  its file is kept, never the write refused.
+- On Windows another program (an antivirus or the search indexer scanning a new file, a player
+  or spreadsheet holding the old output) can hold a file without delete sharing, and a rename
+  then fails with "Access is denied". Renames are retried for about 3 s; when one still fails,
+  the finished output is kept beside its destination under a visible name the error gives.
 
 Every failure is one line naming the file (``write_error``): a ``UserError`` (exit code 2)
 when the path cannot be used as given (a folder where a file is expected, no permission, a
@@ -15,8 +33,14 @@ pipe) is written directly: renaming over it would replace the device itself.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import os
+import re
+import shutil
+import sys
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -30,6 +54,12 @@ from .errors import DwposeError, FaultError, UserError
 PATH_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR, errno.EISDIR,
                          errno.EEXIST, errno.ENOENT, errno.ENAMETOOLONG, errno.ELOOP})
 _PART = ".part"
+#: A name ``temp_path`` makes: ``.<stem>.<pid>.part<suffix>``.
+_TEMP_NAME = re.compile(r"\.(?P<stem>.+)\.(?P<pid>\d+)\.part(?P<suffix>(?:\.[^.]*)?)")
+#: The operating system whose rules apply (``sys.platform``); tests set another.
+SYSTEM = sys.platform
+#: Windows: the pauses between the tries of a rename another program blocks (about 3 s).
+RETRY_DELAYS = (0.05, 0.1, 0.2, 0.4, 0.8, 1.5)
 
 
 def write_error(path: str | Path, exc: OSError, what: str) -> DwposeError:
@@ -48,54 +78,249 @@ def temp_path(path: str | Path) -> Path:
     return path.with_name(f".{path.stem}.{os.getpid()}{_PART}{path.suffix}")
 
 
+_PROCESS_QUERY_LIMITED_INFORMATION = 0x1000
+_STILL_ACTIVE = 259
+_ERROR_INVALID_PARAMETER = 87  # OpenProcess of a pid that no process has
+
+
+def _kernel32() -> Any:
+    """Windows' kernel32 with the signatures the liveness check uses (tests give a fake)."""
+    k32 = ctypes.WinDLL("kernel32", use_last_error=True)  # type: ignore[attr-defined]
+    k32.OpenProcess.argtypes = (ctypes.c_ulong, ctypes.c_int, ctypes.c_ulong)
+    k32.OpenProcess.restype = ctypes.c_void_p
+    k32.GetExitCodeProcess.argtypes = (ctypes.c_void_p, ctypes.POINTER(ctypes.c_ulong))
+    k32.GetExitCodeProcess.restype = ctypes.c_int
+    k32.CloseHandle.argtypes = (ctypes.c_void_p,)
+    return k32
+
+
+def _last_error() -> int:
+    return ctypes.get_last_error()  # type: ignore[attr-defined]
+
+
+def _windows_alive(pid: int) -> bool:
+    k32 = _kernel32()
+    handle = k32.OpenProcess(_PROCESS_QUERY_LIMITED_INFORMATION, False, pid)
+    if not handle:  # no such process, or another user's (access denied): alive
+        return _last_error() != _ERROR_INVALID_PARAMETER
+    try:
+        code = ctypes.c_ulong(0)
+        if not k32.GetExitCodeProcess(handle, ctypes.byref(code)):
+            return True
+        return code.value == _STILL_ACTIVE
+    finally:
+        k32.CloseHandle(handle)
+
+
 def _alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (True when that cannot be told)."""
+    if SYSTEM == "win32":
+        return _windows_alive(pid)
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:  # someone else's process
+    except OSError:  # someone else's process (EPERM), or no answer: keep its files
         return True
     return True
+
+
+def _remove_stale(folder: Path, wanted: Callable[[str, str], bool]) -> list[Path]:
+    """Delete the temporary files in ``folder`` (``wanted(stem, suffix)``) whose writer no
+    longer runs; returns them."""
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        match = _TEMP_NAME.fullmatch(entry.name)
+        if match is None or not wanted(match["stem"], match["suffix"]):
+            continue
+        pid = int(match["pid"])
+        if pid == os.getpid() or _alive(pid):
+            continue
+        try:
+            Path(entry.path).unlink(missing_ok=True)
+        except OSError:  # held by another program (Windows): left for a later run
+            continue
+        removed.append(Path(entry.path))
+    return removed
 
 
 def remove_stale_temps(path: str | Path) -> list[Path]:
     """Delete the temporary files of ``path`` whose writer no longer runs (a kill -9 during a
     write); returns them."""
     path = Path(path)
-    head, tail = f".{path.stem}.", f"{_PART}{path.suffix}"
-    removed = []
+    return _remove_stale(path.parent,
+                         lambda stem, suffix: stem == path.stem and suffix == path.suffix)
+
+
+def remove_stale_temps_in(folder: str | Path) -> list[Path]:
+    """Delete every temporary file in ``folder`` whose writer no longer runs."""
+    return _remove_stale(Path(folder), lambda _stem, _suffix: True)
+
+
+def sync_fd(fd: int) -> None:
+    """Flush a descriptor open for writing to the drive (macOS: past the drive's cache)."""
+    if SYSTEM == "darwin":
+        import fcntl
+
+        full = getattr(fcntl, "F_FULLFSYNC", None)
+        if full is not None:
+            try:
+                fcntl.fcntl(fd, full)
+                return
+            except OSError:  # a file system without it (SMB, some USB drives): plain fsync
+                pass
+    os.fsync(fd)
+
+
+def sync_file(path: str | Path) -> None:
+    """Flush the closed file ``path`` to the drive, through a handle opened for writing."""
+    fd = os.open(path, os.O_RDWR | getattr(os, "O_BINARY", 0))
     try:
-        entries = list(os.scandir(path.parent))
-    except OSError:
-        return removed
-    for entry in entries:
-        name = entry.name
-        pid = name[len(head):-len(tail)] if name.startswith(head) and name.endswith(tail) \
-            else ""
-        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
-            Path(entry.path).unlink(missing_ok=True)
-            removed.append(Path(entry.path))
-    return removed
+        sync_fd(fd)
+    finally:
+        os.close(fd)
+
+
+def _retried(operation: Callable[[], None]) -> None:
+    """Run ``operation``, again after each of ``RETRY_DELAYS`` on Windows while it fails
+    with "Access is denied" or a sharing violation (another program holds the file)."""
+    for delay in (*RETRY_DELAYS, None):
+        try:
+            operation()
+            return
+        except PermissionError:
+            if SYSTEM != "win32" or delay is None:
+                raise
+            time.sleep(delay)
+
+
+def _rename(src: Path, dst: Path) -> None:
+    _retried(lambda: os.replace(src, dst))
+
+
+def _keep_aside(tmp: Path, path: Path) -> Path:
+    """Move the finished ``tmp`` of ``path`` to a visible free name beside it
+    (``<stem>.new<suffix>``); returns where it is (``tmp`` itself when even that fails)."""
+    for n in range(1, 100):
+        kept = path.with_name(f"{path.stem}.new{'' if n == 1 else n}{path.suffix}")
+        if not kept.exists():
+            try:
+                os.replace(tmp, kept)
+            except OSError:
+                return tmp
+            return kept
+    return tmp
+
+
+def _not_placed(tmp: Path, path: Path, exc: OSError, what: str) -> DwposeError:
+    """The error of a finished ``tmp`` that could not be renamed onto ``path``: nothing is
+    lost, the output is kept aside and the error says where."""
+    kept = _keep_aside(tmp, path) if tmp.is_file() else tmp
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    if isinstance(exc, PermissionError) and SYSTEM == "win32":
+        reason += "; another program may hold it open"
+    cls = type(write_error(path, exc, what))
+    return cls(f"{path}: cannot put the new {what} in place ({reason}); the finished {what} "
+               f"is kept as {kept}")
 
 
 def replace(tmp: Path, path: Path, what: str, durable: bool = True) -> None:
-    """Rename the complete ``tmp`` over ``path`` (syncing it first when ``durable``)."""
+    """Rename the complete ``tmp`` over ``path`` (syncing it first when ``durable``).
+
+    A failed sync discards ``tmp`` (its data may not be on the drive); a failed rename keeps
+    it aside and names it (``_not_placed``)."""
+    if durable:
+        try:
+            sync_file(tmp)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise write_error(path, exc, what) from None
     try:
-        if durable:
-            fd = os.open(tmp, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-        os.replace(tmp, path)
+        _rename(tmp, path)
     except OSError as exc:
+        raise _not_placed(tmp, path, exc, what) from None
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path, what: str, durable: bool = True) -> Iterator[Path]:
+    """A temporary path beside ``path`` for a writer that takes a file name (a quantizer, a
+    copy); renamed into place when the block ends, removed if it raises."""
+    path = Path(path)
+    tmp = temp_path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if durable:
+            remove_stale_temps(path)
+    except OSError as exc:
+        raise write_error(path, exc, what) from None
+    try:
+        yield tmp
+    except BaseException:
         tmp.unlink(missing_ok=True)
+        raise
+    replace(tmp, path, what, durable)
+
+
+def copy_file(src: str | Path, path: str | Path, what: str) -> Path:
+    """Copy ``src`` to ``path`` atomically and durably; returns ``path``."""
+    with atomic_path(path, what) as tmp:
+        try:
+            shutil.copyfile(src, tmp)
+        except OSError as exc:
+            raise write_error(path, exc, what) from None
+    return Path(path)
+
+
+def move(src: str | Path, path: str | Path, what: str) -> Path:
+    """Rename ``src`` (complete, already synced) to ``path``, retried as every rename is;
+    nothing is deleted when it fails."""
+    try:
+        _rename(Path(src), Path(path))
+    except OSError as exc:
+        raise write_error(path, exc, what) from None
+    return Path(path)
+
+
+def commit_dir(tmp: Path, path: Path, what: str) -> Path:
+    """Rename the finished folder ``tmp`` to ``path``. A failure keeps ``tmp`` with everything
+    in it and names it: a capture is a moment that cannot be taken again."""
+    try:
+        _rename(tmp, path)
+    except OSError as exc:
+        error = write_error(path, exc, what)
+        held = (" (another program may hold a file in it open)"
+                if isinstance(exc, PermissionError) and SYSTEM == "win32" else "")
+        raise type(error)(f"{error}{held}; everything is kept in {tmp}") from None
+    return path
+
+
+def _open(path: Path, text: bool, append: bool = False) -> IO[Any]:
+    """The one place files are opened for writing (tests replace it to fill the disk)."""
+    mode = ("a" if append else "w") + ("" if text else "b")
+    return open(path, mode, encoding="utf-8" if text else None)  # noqa: SIM115
+
+
+def append_text(path: str | Path, text: str, what: str) -> None:
+    """Add ``text`` (UTF-8, line ends as given) at the end of ``path`` (a log), retried as a
+    rename is; a one-line error when it cannot."""
+    def append() -> None:
+        with _open(Path(path), text=False, append=True) as f:
+            f.write(text.encode("utf-8"))
+
+    try:
+        _retried(append)
+    except OSError as exc:
         raise write_error(path, exc, what) from None
 
 
-def _open(path: Path, text: bool) -> IO[Any]:
-    """The one place files are opened for writing (tests replace it to fill the disk)."""
-    return open(path, "w" if text else "wb", encoding="utf-8" if text else None)  # noqa: SIM115
+def open_binary(path: str | Path, append: bool = False) -> IO[bytes]:
+    """``path`` opened to write bytes (at its end with ``append``: a download resumed across
+    runs), for a writer that renames it itself through ``replace``."""
+    return _open(Path(path), text=False, append=append)
 
 
 class AtomicFile:
@@ -158,7 +383,7 @@ class AtomicFile:
         try:
             self._file.flush()
             if self.durable and not self.direct:  # devices and pipes cannot sync
-                os.fsync(self._file.fileno())
+                sync_fd(self._file.fileno())
             self._file.close()
         except OSError as exc:
             raise self._fail(exc) from None

@@ -1,7 +1,7 @@
 """The released models this app runs, their cache, ``dwpose fetch`` and ``resolve_model``.
 
-Models are cached in ``default_cache_dir()`` (``$DWPOSE_HOME``, else ``$XDG_CACHE_HOME/dwpose``,
-else ``~/.cache/dwpose``) as ``<name>.onnx``; the transfer itself (resume, redirect rules,
+Models are cached in ``default_cache_dir()`` (``engines.paths``: ``$DWPOSE_HOME``, else the
+system's cache folder) as ``<name>.onnx``; the transfer itself (resume, redirect rules,
 served digests) is ``engines.download``. What a model has to pass before it is used:
 
 - a download: the size the server announced, the SHA-256 pinned here (``Release.sha256``) and
@@ -27,15 +27,16 @@ import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO
 from urllib.parse import unquote, urlsplit
 
-from .download import USER_AGENT as USER_AGENT  # re-exported: app.gui.dialogs uses it
 from .download import download, file_digest
 from .errors import ModelError, UserError
+from .files import atomic_path, move, open_binary, write_error, write_file
+from .paths import HOME_ENV, default_cache_dir
 
 STAGES = ("detector", "pose")
 MIRROR_ENV = "DWPOSE_MIRROR"
-HOME_ENV = "DWPOSE_HOME"
 
 #: Hosts that serve the files of an upstream host (its redirect targets), as ``fnmatch``
 #: patterns: Hugging Face resolve URLs redirect to its LFS / Xet CDNs, GitHub release downloads
@@ -261,16 +262,6 @@ def release_url(release: Release) -> str:
     return f"{mirror}/{release.download_name}" if mirror else release.url
 
 
-def default_cache_dir() -> Path:
-    """``$DWPOSE_HOME``, else ``$XDG_CACHE_HOME/dwpose``, else ``~/.cache/dwpose``."""
-    home = os.environ.get(HOME_ENV, "").strip()
-    if home:
-        return Path(home).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-    return base / "dwpose"
-
-
 def get_release(name: str) -> Release:
     """The release called ``name``; ``UserError`` listing the known names otherwise."""
     try:
@@ -332,21 +323,28 @@ def _extract_member(archive: Path, release: Release, target: Path) -> None:
                 raise UserError(f"{archive}: expected one {release.member} in the archive, "
                                 f"found {len(names)}; delete it and run 'dwpose fetch "
                                 f"{release.name}' again")
-            tmp = target.with_name(target.name + ".tmp")
-            with zf.open(names[0]) as src, open(tmp, "wb") as dst:
-                shutil.copyfileobj(src, dst, 1 << 20)
-            os.replace(tmp, target)
+            with atomic_path(target, "model") as tmp, zf.open(names[0]) as src:
+                _copy(src, tmp, target)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError) as exc:
         bad = _move_aside(archive)
         raise UserError(f"{archive}: not a readable zip archive ({exc}); moved it to {bad}; run "
                         f"'dwpose fetch {release.name}' again") from None
 
 
+def _copy(src: BinaryIO, tmp: Path, target: Path) -> None:
+    """Copy the open archive member ``src`` to ``tmp`` (written for ``target``)."""
+    try:
+        with open_binary(tmp) as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+    except OSError as exc:  # the disk, not the archive
+        raise write_error(target, exc, "model") from None
+
+
 def _move_aside(path: Path) -> Path:
     """Move ``path`` (and its digest record) out of the way to ``<path>.bad``."""
     bad = path.with_name(path.name + ".bad")
     if path.exists():
-        os.replace(path, bad)
+        move(path, bad, "damaged file")
     record_path(path).unlink(missing_ok=True)
     return bad
 
@@ -370,12 +368,7 @@ def _record(model: Path, release: Release, url: str | None, sha256: str) -> None
     file saved by hand)."""
     data = {"name": release.name, "url": url, "size": model.stat().st_size, "sha256": sha256,
             "verified": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-    tmp = model.with_name(model.name + ".json.tmp")
-    try:
-        tmp.write_text(json.dumps(data, indent=1) + "\n")
-        os.replace(tmp, record_path(model))
-    except OSError as exc:
-        raise UserError(f"could not write {record_path(model)} ({exc.strerror or exc})") from None
+    write_file(record_path(model), json.dumps(data, indent=1) + "\n", "digest record")
 
 
 def _check_digest(release: Release, model: Path) -> str | None:

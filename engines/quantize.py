@@ -24,7 +24,7 @@ import numpy as np
 
 from .detectors import Detector
 from .errors import ModelError
-from .files import replace, temp_path
+from .files import atomic_path
 from .pose import RTMPose
 from .tracking import box_iou
 
@@ -104,9 +104,9 @@ def quantize(onnx_path: str | Path, output: str | Path, batches: Iterable[np.nda
                             f"(expected one of {', '.join(METHODS)})")
     info = inspect_onnx(onnx_path)
     output = Path(output)
-    part = temp_path(output)
     reader = _reader(batches, info.input.name, progress)
-    with tempfile.TemporaryDirectory() as tmp:
+    with atomic_path(output, "quantized model") as part, \
+            tempfile.TemporaryDirectory() as tmp:
         prepared = Path(tmp) / "prepared.onnx"
         try:
             _prepare(onnx_path, prepared)
@@ -120,18 +120,15 @@ def quantize(onnx_path: str | Path, output: str | Path, batches: Iterable[np.nda
                                   "entropy": CalibrationMethod.Entropy,
                                   "percentile": CalibrationMethod.Percentile}[method])
         except Exception as exc:  # ORT's quantizer raises assorted types
-            part.unlink(missing_ok=True)
             if reader.count == 0:
                 raise QuantizeError(f"{onnx_path}: no calibration batch (fewer frames or "
                                     "persons than one batch?)") from None
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise QuantizeError(f"{onnx_path}: quantization failed ({reason})") from None
-    try:
-        load_model(part, info.kind, "onnxruntime", device="cpu")
-    except ModelError as exc:
-        part.unlink(missing_ok=True)
-        raise QuantizeError(f"{output}: the quantized model does not load ({exc})") from None
-    replace(part, output, "quantized model")
+        try:
+            load_model(part, info.kind, "onnxruntime", device="cpu")
+        except ModelError as exc:
+            raise QuantizeError(f"{output}: the quantized model does not load ({exc})") from None
     return output
 
 

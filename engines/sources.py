@@ -15,7 +15,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .camera import open_camera
 from .errors import InputError
+from .paths import visible_files
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
 
@@ -83,17 +85,20 @@ class ImageFiles(FrameSource):
 
 
 class VideoCapture(FrameSource):
-    """A video file or a camera read with OpenCV."""
+    """A video file or a camera (``engines.camera``, at ``size`` when given) read with OpenCV."""
 
-    def __init__(self, target: str | int, name: str, live: bool) -> None:
-        self.cap = cv2.VideoCapture(target)
+    def __init__(self, target: str | int, name: str, live: bool,
+                 size: tuple[int, int] | None = None) -> None:
         self.target, self.name, self.live = target, name, live
         self.frames_read, self.at_end = 0, False
         self.kind = "camera" if live else "video"
-        if not self.cap.isOpened():
-            what = f"camera {target}" if live else f"{target}: cannot open as a video"
-            raise InputError(f"{what} (expected an image, a folder of images, a video file "
-                             "or a camera index)")
+        if live:
+            self.cap, self.backend = open_camera(int(target), size)
+        else:
+            self.cap, self.backend = cv2.VideoCapture(target), ""
+            if not self.cap.isOpened():
+                raise InputError(f"{target}: cannot open as a video (expected an image, a "
+                                 "folder of images, a video file or a camera index)")
         self.fps = float(self.cap.get(cv2.CAP_PROP_FPS) or 0.0) or 30.0
         self._count = 0 if live else int(self.cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
 
@@ -121,15 +126,16 @@ class VideoCapture(FrameSource):
         self.cap.release()
 
 
-def open_source(spec: str | int | Path) -> FrameSource:
-    """Open an image, a folder of images, a video file or a camera index."""
+def open_source(spec: str | int | Path, camera_size: tuple[int, int] | None = None
+                ) -> FrameSource:
+    """Open an image, a folder of images, a video file or a camera index (at ``camera_size``
+    (w, h) when the camera offers it)."""
     text = str(spec)
     if text.isdigit():
-        return VideoCapture(int(text), f"camera{text}", live=True)
+        return VideoCapture(int(text), f"camera{text}", live=True, size=camera_size)
     path = Path(text)
     if path.is_dir():
-        images = sorted(p for p in path.iterdir()
-                        if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        images = visible_files(path, IMAGE_SUFFIXES)
         if not images:
             raise InputError(f"{path}: folder has no images "
                              f"(looked for {', '.join(sorted(IMAGE_SUFFIXES))})")

@@ -61,7 +61,11 @@ def pytest_terminal_summary(terminalreporter) -> None:
 def _keep_sigchld():
     """Give each test the SIGCHLD handling it started with. A torch DataLoader with worker
     processes installs a process-wide SIGCHLD handler that stays after the loader is gone;
-    with it, a later test that signals its subprocesses crashed the test process (SIGSEGV)."""
+    with it, a later test that signals its subprocesses crashed the test process (SIGSEGV).
+    Windows has no SIGCHLD."""
+    if not hasattr(signal, "SIGCHLD"):
+        yield
+        return
     before = signal.getsignal(signal.SIGCHLD)
     yield
     signal.signal(signal.SIGCHLD, before)

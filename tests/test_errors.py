@@ -9,9 +9,10 @@ cases that need a real subprocess (SIGTERM and SIGINT mid-video, kill -9 mid-sav
 desktop app, or a check of their own follow the table.
 
 Tests run as root here, and root ignores file permissions: a read-only folder is then made
-read-only by failing its writes with EROFS in-process (``read_only``); as another user it is
-a real ``chmod 555``. A full disk is the kernel's own ENOSPC: the file's temporary is
-``/dev/full`` (``full_disk``).
+read-only by failing its writes with EROFS in-process (``read_only``), as on Windows, where
+``chmod`` does not stop writes; as another POSIX user it is a real ``chmod 555``. A full disk
+is ``tests.platforms.FullDisk`` (``full_disk``), a file whose writes fail with ENOSPC. The
+cases that need POSIX signals or devices skip elsewhere.
 """
 from __future__ import annotations
 
@@ -37,11 +38,14 @@ import pytest
 from app.cli import main
 from engines import files
 from tests.onnx_models import make_detector_onnx, make_pose_onnx
+from tests.platforms import FullDisk
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # the app's tests need no display
 ROOT = Path(__file__).resolve().parents[1]
 HAS_TORCH = importlib.util.find_spec("torch") is not None
 needs_torch = pytest.mark.skipif(not HAS_TORCH, reason="PyTorch is not installed")
+#: Windows ends a process with TerminateProcess: no SIGTERM handler runs, no SIGKILL exists.
+POSIX_SIGNALS = pytest.mark.skipif(os.name == "nt", reason="POSIX signals")
 
 
 # --------------------------------------------------------------------------------------------
@@ -116,12 +120,12 @@ def temps(folder: Path) -> list[Path]:
 
 
 def full_disk(monkeypatch, match: str) -> None:
-    """Writes of the files whose name contains ``match`` hit a full disk: their temporary is
-    opened on /dev/full, so the kernel itself answers ENOSPC."""
+    """Writes of the files whose name contains ``match`` hit a full disk (ENOSPC)."""
     real = files._open
 
-    def open_full(path: Path, text: bool):
-        return real(Path("/dev/full"), text) if match in path.name else real(path, text)
+    def open_full(path: Path, text: bool, append: bool = False):
+        return (FullDisk(path, text, append) if match in path.name
+                else real(path, text, append))
 
     monkeypatch.setattr(files, "_open", open_full)
 
@@ -130,15 +134,15 @@ def read_only(monkeypatch, folder: Path) -> None:
     """Make ``folder`` read-only: ``chmod 555``, or as root (who ignores permissions) fail
     every file made in it with EROFS, as a read-only mount does."""
     folder.mkdir(parents=True, exist_ok=True)
-    if os.geteuid() != 0:
+    if hasattr(os, "geteuid") and os.geteuid() != 0:
         folder.chmod(0o555)
         return
     real = files._open
 
-    def refuse(path: Path, text: bool):
+    def refuse(path: Path, text: bool, append: bool = False):
         if Path(path).parent.resolve() == folder.resolve():
             raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
-        return real(path, text)
+        return real(path, text, append)
 
     monkeypatch.setattr(files, "_open", refuse)
 
@@ -274,7 +278,8 @@ CASES: dict[str, Case] = {
     "results, full disk (/dev/full)": Case(
         f"{PREDICT} -i {{imgs}} --output-json /dev/full --no-draw", 1,
         "/dev/full: cannot write the results (No space left on device)",
-        lambda p: Path("/dev/full").is_char_device()),  # written to, never renamed over
+        lambda p: Path("/dev/full").is_char_device(),  # written to, never renamed over
+        marks=[pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full")]),
     "results, full disk": Case(
         f"{PREDICT} -i {{imgs}} -o {{out}}", 1,
         "results.json: cannot write the results (No space left on device)",
@@ -386,6 +391,7 @@ def test_error_table(name, inputs, tmp_path, monkeypatch, capsys):
 # --------------------------------------------------------------------------------------------
 
 
+@POSIX_SIGNALS
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)],
                          ids=["SIGTERM", "SIGINT"])
 def test_a_signal_mid_video_finishes_the_frame_and_closes_every_file(tmp_path, inputs, sig,
@@ -415,6 +421,7 @@ def test_a_signal_mid_video_finishes_the_frame_and_closes_every_file(tmp_path, i
     assert not temps(out)
 
 
+@POSIX_SIGNALS
 def test_a_kill_during_a_checkpoint_save_keeps_the_old_one_and_the_orphan_goes(tmp_path):
     """kill -9 in the middle of ``atomic_save`` (after the data, before the rename): the old
     checkpoint is intact, and the temporary file it left is removed by the next save."""

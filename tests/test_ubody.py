@@ -5,6 +5,7 @@ whose frames show their own index and a person whose keypoints sit on squares co
 """
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
@@ -18,6 +19,8 @@ import numpy as np
 import pytest
 
 from app.cli import main
+from engines import files
+from engines.errors import FaultError
 from engines.skeleton import KEYPOINT_NAMES, PARTS, SIGMAS, coco_person_category
 from tests import ubody_tree
 from tests.ubody_tree import VIDEOS, frame_index, keypoint_grid, part_at
@@ -179,12 +182,20 @@ def test_category_entry_added_once_original_kept(prepared, capsys) -> None:
 def test_category_write_is_atomic(tmp_path, monkeypatch) -> None:
     path = tmp_path / "keypoint_annotation.json"
     path.write_text('{"images": [], "annotations": []}\n')
+    real_open = files._open
 
-    def broken(*_a, **_k):
-        raise OSError("disk full")
+    class FullDisk:  # the new annotation file fills the disk at its first write
+        def __init__(self, target, text, append=False) -> None:
+            self.handle = real_open(target, text, append)
 
-    monkeypatch.setattr(json, "dump", broken)
-    with pytest.raises(OSError):
+        def write(self, _data) -> int:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+        def __getattr__(self, name):
+            return getattr(self.handle, name)
+
+    monkeypatch.setattr(files, "_open", FullDisk)
+    with pytest.raises(FaultError, match="cannot write the annotations"):
         add_category(path)
     assert path.read_text() == '{"images": [], "annotations": []}\n'
     assert sorted(p.name for p in tmp_path.iterdir()) == [path.name, path.name + ".orig"]
@@ -221,6 +232,7 @@ def test_cli_prints_the_disk_space_first_and_resumes(tmp_path, capsys) -> None:
     assert "all 13 present, nothing to write" in capsys.readouterr().out
 
 
+@pytest.mark.skipif(os.name == "nt", reason="SIGKILL is POSIX")
 def test_resume_after_a_kill(tmp_path, prepared) -> None:
     """SIGKILL between writing a frame's temporary file and renaming it; then run again."""
     root = ubody_tree.build(tmp_path / "UBody")
@@ -242,7 +254,7 @@ def test_resume_after_a_kill(tmp_path, prepared) -> None:
     first = ["Speech/spk_a/000001.png", "Speech/spk_a/000011.png", "Speech/spk_a/000021.png"]
     leftovers = [p.name for p in (root / "images" / "Speech" / "spk_b_Trim1").iterdir()]
     assert image_files(root) - {f"Speech/spk_b_Trim1/{n}" for n in leftovers} == set(first)
-    assert len(leftovers) == 1 and leftovers[0].endswith(".tmp")  # never a partial frame
+    assert len(leftovers) == 1 and ".part" in leftovers[0]  # never a partial frame
     stats = {f: os.stat(root / "images" / f) for f in first}
 
     log: list[str] = []

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import io
 import logging
 import math
 import os
@@ -39,7 +40,8 @@ from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 from torch.nn.modules.instancenorm import _InstanceNorm
 
-from engines.errors import FaultError
+from engines.errors import DwposeError, FaultError
+from engines.files import append_text
 
 from .checkpoint import atomic_save, read_checkpoint
 from .losses import KLDiscretLoss
@@ -140,13 +142,14 @@ def param_groups(module: nn.Module, weight_decay: float) -> list[dict]:
 
 def init_distributed() -> tuple[int, int, int]:
     """``(rank, world_size, local_rank)``; joins the process group when ``torchrun`` set
-    ``WORLD_SIZE > 1`` (NCCL on CUDA, gloo otherwise)."""
+    ``WORLD_SIZE > 1`` (NCCL on CUDA where torch has it, gloo otherwise)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if world > 1 and not dist.is_initialized():
         if torch.cuda.is_available():
             torch.cuda.set_device(local_rank)
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        nccl = torch.cuda.is_available() and dist.is_nccl_available()  # not in Windows builds
+        dist.init_process_group("nccl" if nccl else "gloo")
     if dist.is_initialized():
         return dist.get_rank(), dist.get_world_size(), local_rank
     return 0, 1, local_rank
@@ -192,24 +195,31 @@ def _set_numpy_global_state(state: dict) -> None:
 
 
 class _CsvLog:
-    """Rows appended to a CSV file; the header is fixed by the first row."""
+    """Rows appended to a CSV file; the header is fixed by the first row. A row that cannot be
+    written (on Windows: the file open in a spreadsheet) waits, with a warning, and goes with
+    the next one: training does not stop for its log."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.fields: list[str] | None = None
+        self._pending = io.StringIO()
         if path.exists() and path.stat().st_size:
-            with open(path, newline="") as f:
+            with open(path, newline="", encoding="utf-8") as f:
                 self.fields = next(csv.reader(f), None)
 
     def write(self, row: Mapping[str, Any]) -> None:
-        new = self.fields is None
-        if new:
+        writer = csv.DictWriter(self._pending, fieldnames=self.fields or list(row),
+                                extrasaction="ignore")
+        if self.fields is None:
             self.fields = list(row)
-        with open(self.path, "a", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=self.fields, extrasaction="ignore")
-            if new:
-                writer.writeheader()
-            writer.writerow(dict(row))
+            writer.writeheader()
+        writer.writerow(dict(row))
+        try:
+            append_text(self.path, self._pending.getvalue(), "training log")
+        except DwposeError as exc:
+            log.warning("%s; the row is written with the next one", exc)
+            return
+        self._pending = io.StringIO()
 
 
 class Trainer:

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from engines.errors import ModelError
-from engines.files import replace, temp_path
+from engines.files import atomic_path, temp_path
 
 DEFAULT_OPSET = 17
 #: Max |onnx - torch| allowed, relative to max(1, max |torch output|).
@@ -138,36 +138,33 @@ def export_onnx(model: nn.Module, output: str | Path, input_size: tuple[int, int
     output = Path(output)
     if output.is_dir():
         raise ModelError(f"{output}: is a folder; give the .onnx file to write")
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_path(output)
     was_training = model.training
     model.eval()
     try:
-        device = next(model.parameters()).device
-        dummy = torch.zeros(1, 3, h, w, device=device)
-        with torch.no_grad():
-            shapes = dict(zip(OUTPUT_NAMES, (tuple(t.shape) for t in model(dummy))))
-        _export(model, dummy, tmp, opset)
-        _set_output_shapes(tmp, shapes)
-        _check_self_contained(tmp)
-        diff_x, diff_y, scale = _parity(model, tmp, (w, h), batch=2, seed=seed)
-        max_diff = max(diff_x, diff_y)
-        if not max_diff <= tolerance * max(1.0, scale):
-            raise ExportError(f"{output}: ONNX Runtime differs from PyTorch by {max_diff:.3g} "
-                              f"(allowed {tolerance:g} x max(1, {scale:.3g}))")
-        try:
-            _backend, pose_io = load_model(tmp, "pose", device="cpu")
-        except ModelError as exc:
-            raise ExportError(f"{output}: exported file fails the pose model check: "
-                              f"{str(exc).split(': ', 1)[-1]}") from None
-        if tuple(pose_io.input_size) != (w, h):
-            raise ExportError(f"{output}: exported input size {pose_io.input_size} != {(w, h)}")
-        replace(tmp, output, "ONNX model")
-    finally:
+        with atomic_path(output, "ONNX model") as tmp:
+            device = next(model.parameters()).device
+            dummy = torch.zeros(1, 3, h, w, device=device)
+            with torch.no_grad():
+                shapes = dict(zip(OUTPUT_NAMES, (tuple(t.shape) for t in model(dummy))))
+            _export(model, dummy, tmp, opset)
+            _set_output_shapes(tmp, shapes)
+            _check_self_contained(tmp)
+            diff_x, diff_y, scale = _parity(model, tmp, (w, h), batch=2, seed=seed)
+            max_diff = max(diff_x, diff_y)
+            if not max_diff <= tolerance * max(1.0, scale):
+                raise ExportError(f"{output}: ONNX Runtime differs from PyTorch by "
+                                  f"{max_diff:.3g} (allowed {tolerance:g} x max(1, {scale:.3g}))")
+            try:
+                _backend, pose_io = load_model(tmp, "pose", device="cpu")
+            except ModelError as exc:
+                raise ExportError(f"{output}: exported file fails the pose model check: "
+                                  f"{str(exc).split(': ', 1)[-1]}") from None
+            if tuple(pose_io.input_size) != (w, h):
+                raise ExportError(f"{output}: exported input size {pose_io.input_size} != "
+                                  f"{(w, h)}")
+    finally:  # weights an exporter wrote beside the file (refused above) go too
         model.train(was_training)
-        for leftover in (tmp, tmp.with_name(tmp.name + ".data")):
-            if leftover.exists():
-                leftover.unlink()
+        temp_path(output).with_name(temp_path(output).name + ".data").unlink(missing_ok=True)
     return {"output": str(output), "input_size": (w, h), "opset": opset,
             "size_bytes": output.stat().st_size, "num_keypoints": pose_io.num_keypoints,
             "simcc_bins": (int(w * pose_io.split_ratio), int(h * pose_io.split_ratio)),

@@ -24,6 +24,7 @@ from typing import Any
 import torch
 
 from engines.errors import ModelError
+from engines.paths import same_file
 
 from .checkpoint import atomic_save, check_state_dict, extract_state_dict, read_checkpoint
 from .models import FEATURE_PARTS, RTMPose, build_model, infer_variant
@@ -132,7 +133,7 @@ def transfer_checkpoint(checkpoint: str | Path, output: str | Path, stage: int |
             load strictly into any RTMPose whole-body variant.
     """
     checkpoint, output = Path(checkpoint), Path(output)
-    if output.exists() and output.resolve() == checkpoint.resolve():
+    if same_file(output, checkpoint):
         raise ModelError(f"{output}: the output would overwrite the input checkpoint")
     pose_state, info = _transfer_loaded(read_checkpoint(checkpoint), checkpoint, stage)
     variant = infer_variant(pose_state)

@@ -63,6 +63,7 @@ import cv2
 import numpy as np
 
 from engines.errors import UserError
+from engines.files import copy_file, remove_stale_temps_in, write_file, write_image
 from engines.skeleton import coco_person_category
 
 __all__ = [
@@ -196,24 +197,9 @@ def read_annotations(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def _write_atomic(path: Path, write: Callable[[Path], None]) -> None:
-    """``write(tmp)`` to a temporary file beside ``path``, then rename it onto ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def _write_json(path: Path, data: Any) -> None:
-    def write(tmp: Path) -> None:
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(data, f, separators=(",", ":"))
-            f.write("\n")
-    _write_atomic(path, write)
+    text = json.dumps(data, separators=(",", ":")) + "\n"
+    write_file(path, text, "annotations", durable=True)
 
 
 def add_category(path: str | Path, data: dict[str, Any] | None = None) -> bool:
@@ -232,7 +218,7 @@ def add_category(path: str | Path, data: dict[str, Any] | None = None) -> bool:
         return False
     backup = path.with_name(path.name + ".orig")
     if not backup.exists():
-        _write_atomic(backup, lambda tmp: shutil.copyfile(path, tmp))
+        copy_file(path, backup, "annotation backup")
     data["categories"] = category
     _write_json(path, data)
     return True
@@ -314,14 +300,6 @@ def is_complete(path: str | Path) -> bool:
         return f.read() == trailer
 
 
-def write_frame(path: Path, image: np.ndarray) -> None:
-    """Encode ``image`` in the format of ``path``'s suffix and write it atomically."""
-    ok, data = cv2.imencode(path.suffix, image)
-    if not ok:
-        raise OSError(f"{path}: OpenCV cannot encode a {path.suffix} image")
-    _write_atomic(path, lambda tmp: tmp.write_bytes(data.tobytes()))
-
-
 @dataclass
 class VideoTask:
     """The frames to write from one video: ``(number, output path)`` pairs."""
@@ -352,8 +330,7 @@ def extract_video(task: VideoTask) -> VideoResult:
         return result
     try:
         for folder in {out.parent for _n, out in task.frames}:
-            for stale in folder.glob(".*.tmp"):
-                stale.unlink(missing_ok=True)
+            remove_stale_temps_in(folder)
         cap = cv2.VideoCapture(str(task.video))
         if not cap.isOpened():
             result.problem = f"{task.video}: cannot be opened as a video"
@@ -378,7 +355,7 @@ def extract_video(task: VideoTask) -> VideoResult:
                     result.problem = f"{task.video}: frame {index} cannot be decoded"
                     break
                 for out in wanted[index]:
-                    write_frame(out, image)
+                    write_image(out, image, "frame")
                     result.written += 1
         finally:
             cap.release()
@@ -594,7 +571,8 @@ def _run_pool(tasks: list[VideoTask], workers: int,
     not finished, reported as problems. On any exception (Ctrl+C) the workers are ended at
     once: a frame cut short is only ever a temporary file, removed by the next run.
     """
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=ignore_interrupts)
     with _interrupts_ignored():  # the workers start now and keep ignoring Ctrl+C
         futures = {pool.submit(extract_video, task): task for task in tasks}
         processes = list(pool._processes.values())  # no public handle to stop them
@@ -615,11 +593,18 @@ def _run_pool(tasks: list[VideoTask], workers: int,
     pool.shutdown()
 
 
+def ignore_interrupts() -> None:
+    """A worker's first step: ignore SIGINT. Windows passes no signal disposition to a new
+    process, and Ctrl+C reaches every process of the console."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 @contextmanager
 def _interrupts_ignored() -> Iterator[None]:
-    """Ignore SIGINT while worker processes start: they inherit it (across exec, and Python
-    keeps an ignored SIGINT), so Ctrl+C in the terminal, which reaches the whole process
-    group, is the main process's alone to handle. A no-op outside the main thread."""
+    """Ignore SIGINT while worker processes start: on POSIX they inherit it (across exec, and
+    Python keeps an ignored SIGINT) before ``ignore_interrupts`` runs, so Ctrl+C in the
+    terminal, which reaches the whole process group, is the main process's alone to handle.
+    A no-op outside the main thread."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return

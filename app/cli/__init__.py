@@ -17,6 +17,7 @@ import traceback
 
 from engines.errors import EXPECTED, one_line
 
+from ..console import safe_output
 from .flags import Parser
 from .signals import EXIT_CODES, Terminated, terminate_as_interrupt
 
@@ -37,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    safe_output()
     args = build_parser().parse_args(argv)
     prog = f"dwpose {args.command}"
     try:

@@ -5,6 +5,7 @@ import argparse
 from pathlib import Path
 
 from engines.errors import UserError
+from engines.paths import same_file
 
 from .common import add_detector_file_args, positive_int
 
@@ -82,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     import_cuda()
     if args.det is not None:
         check_onnx(args.det, "--det")
-    if args.output.resolve() == args.onnx.resolve():
+    if same_file(args.output, args.onnx):
         raise UserError(f"--output {args.output}: would overwrite the ONNX model")
     calib_cache = args.calib_cache
     find_boxes = None

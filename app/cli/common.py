@@ -25,7 +25,8 @@ def add_pipeline_args(parser: argparse.ArgumentParser) -> None:
                              "(default: dw-ll_ucoco_384 on a GPU, dwpose-m_256x192 on the CPU; "
                              "downloaded on first use)")
     models.add_argument("--cache-dir", metavar="DIR",
-                        help="model cache (default: $DWPOSE_HOME or ~/.cache/dwpose)")
+                        help="model cache (default: $DWPOSE_HOME, else the system's cache "
+                             "folder; 'dwpose doctor' shows it)")
     models.add_argument("--no-download", action="store_true",
                         help="never download: fail with instructions when a model is missing")
     models.add_argument("--pose-arch", choices=ARCHS,

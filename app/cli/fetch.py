@@ -14,7 +14,9 @@ yolox_l (detector) and dw-ll_ucoco_384 (pose); without one yolox_nano and dwpose
 Models already in the cache and valid are not downloaded again."""
 
 EPILOG = """\
-cache folder: --cache-dir, else $DWPOSE_HOME, else $XDG_CACHE_HOME/dwpose, else ~/.cache/dwpose
+cache folder: --cache-dir, else $DWPOSE_HOME, else the system's cache folder:
+              %LOCALAPPDATA%\\dwpose\\Cache (Windows), ~/Library/Caches/dwpose (macOS),
+              $XDG_CACHE_HOME/dwpose or ~/.cache/dwpose (Linux); 'dwpose doctor' shows it
 mirror:       set DWPOSE_MIRROR=http://host/dir (or https://, file:///dir) to download every
               file from DWPOSE_MIRROR/<download name> instead of upstream: the name it has in
               the cache (NAME.onnx, or the .zip of an OpenMMLab release, as 'dwpose fetch
@@ -48,7 +50,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("-v", "--verbose", action="store_true",
                    help="with --list: also print each download URL and cached file")
     p.add_argument("--cache-dir", type=Path, default=None, metavar="DIR",
-                   help="model cache folder (default: $DWPOSE_HOME or ~/.cache/dwpose)")
+                   help="model cache folder (default: $DWPOSE_HOME, else the system's cache "
+                        "folder, see below)")
     p.add_argument("--force", action="store_true",
                    help="download again even when a valid file is cached")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -23,6 +23,7 @@ from engines.files import (
     write_image,
 )
 from engines.overlap import AUTO_RULE, PIPELINE_MODES, FrameRunner
+from engines.paths import same_file
 from engines.pipeline import FrameResult
 from engines.results import ResultsWriter
 from engines.sources import Frame, FrameSource, open_source
@@ -123,8 +124,8 @@ class Outputs:
         self.draw = self.dir is not None and not args.no_draw
         if self.dir is not None:
             src = Path(args.input).resolve()
-            if self.draw and source.kind == "images" and self.dir.resolve() == (
-                    src if src.is_dir() else src.parent):
+            if self.draw and source.kind == "images" and same_file(
+                    self.dir, src if src.is_dir() else src.parent):
                 raise InputError(f"{self.dir}: is the input folder; annotated images would "
                                  "overwrite the originals (choose another --output-dir)")
             check_output_dir(self.dir, flag)

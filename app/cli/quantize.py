@@ -8,6 +8,7 @@ from pathlib import Path
 
 from engines.errors import UserError
 from engines.files import check_output_file, write_file
+from engines.paths import same_file
 
 from .common import add_detector_file_args, positive_int
 
@@ -76,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         if path is not None and not path.is_file():
             raise UserError(f"{flag} {path}: no such ONNX file")
     output = args.output or args.onnx.with_name(args.onnx.stem + ".int8.onnx")
-    if output.resolve() == args.onnx.resolve():
+    if same_file(output, args.onnx):
         raise UserError(f"--output {output}: would overwrite the FP32 model")
     check_output_file(output, "--output")
     if args.json:

@@ -9,13 +9,14 @@
 - ``pose.png``: the OpenPose pose map ControlNet is conditioned on (``engines.openpose``).
 
 Nothing is lost and nothing half-written is ever seen: the files are written and synced in a
-hidden ``.<name>.part`` folder that is renamed into place in one step. Writing runs on a
-background thread (:class:`CaptureWriter`) so a PNG of a large frame never stalls the view.
+hidden ``.<name>.part`` folder that is renamed into place in one step (``engines.files``: on
+Windows the rename is retried while a scanner holds a new file, and a folder that still cannot
+be renamed is kept and named, never deleted). Writing runs on a background thread
+(:class:`CaptureWriter`) so a PNG of a large frame never stalls the view.
 """
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
@@ -25,7 +26,7 @@ import cv2
 import numpy as np
 from PyQt5.QtCore import QObject, pyqtSignal
 
-from engines.files import encode_image
+from engines.files import commit_dir, encode_image, write_file
 from engines.openpose import draw_pose_map, openpose_json
 from engines.pipeline import FrameResult
 from engines.results import coco_results
@@ -34,10 +35,7 @@ FRAME, KEYPOINTS, OPENPOSE, POSE_MAP = "frame.png", "keypoints.json", "openpose.
 
 
 def _write(path: Path, data: bytes) -> None:
-    with open(path, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
+    write_file(path, data, "capture", durable=True)
 
 
 def _json(doc: object) -> bytes:
@@ -73,11 +71,10 @@ def write_capture(root: str | Path, image: np.ndarray, result: FrameResult,
         pose_map = draw_pose_map(result.keypoints, result.scores, h, w)
         _write(tmp / POSE_MAP, encode_image(cv2.cvtColor(pose_map, cv2.COLOR_RGB2BGR), ".png",
                                             final / POSE_MAP))
-        os.replace(tmp, final)
-    except BaseException:
+    except BaseException:  # nothing finished: the half-written folder goes
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return final
+    return commit_dir(tmp, final, "capture")
 
 
 class CaptureWriter(QObject):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import html
 import threading
-import urllib.request
 from pathlib import Path
 
 from PyQt5.QtCore import QObject, Qt, QTimer, pyqtSignal, pyqtSlot
@@ -25,20 +24,10 @@ from PyQt5.QtWidgets import (
     QWidget,
 )
 
-from engines.hub import USER_AGENT, Release, default_cache_dir, fetch, release_url
+from engines.download import remote_size
+from engines.hub import Release, default_cache_dir, fetch, release_url
 
 MODEL_FILTER = "Models (*.onnx *.engine);;All files (*)"
-
-
-def remote_size(url: str, timeout: float = 10.0) -> int | None:
-    """Size the server announces for ``url`` (a HEAD request), or None when unknown."""
-    request = urllib.request.Request(url, method="HEAD", headers={"User-Agent": USER_AGENT})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            length = response.headers.get("Content-Length")
-    except (OSError, ValueError):
-        return None
-    return int(length) if length and length.isdigit() else None
 
 
 class _Download(QObject):

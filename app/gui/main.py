@@ -17,8 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from app.cli.flags import Parser, number, positive_int
+from app.console import safe_output
 from app.guidance import PROFILES
 from engines.backends import BACKENDS
+from engines.errors import DwposeError, UserError
+from engines.files import write_file
 from engines.overlap import AUTO_RULE, PIPELINE_MODES
 
 DESCRIPTION = """\
@@ -148,6 +151,7 @@ def _needs_display(headless: bool) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    safe_output()
     parser = build_parser()
     args = parser.parse_args(argv)
     _check(args, parser)
@@ -162,11 +166,14 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
-    from PyQt5.QtCore import QTimer
+    from PyQt5.QtCore import Qt, QTimer
 
     from .settings import APPLICATION, ORGANIZATION, SettingsStore
     from .window import MainWindow
 
+    if QApplication.instance() is None:  # Qt 5 scales by the screen's DPI only when asked
+        QApplication.setAttribute(Qt.AA_EnableHighDpiScaling, True)
+        QApplication.setAttribute(Qt.AA_UseHighDpiPixmaps, True)
     app = QApplication.instance() or QApplication([sys.argv[0]])
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)
@@ -193,6 +200,19 @@ def _report(window: Any, exc_info: tuple) -> None:
     window.show_error(f"Unexpected error: {exc_info[0].__name__}: {exc_info[1]}")
 
 
+def _encoded(pixmap: Any, path: str) -> bytes:
+    """``pixmap`` in the image format ``path``'s suffix names (PNG without one)."""
+    from PyQt5.QtCore import QBuffer, QByteArray, QIODevice
+
+    data = QByteArray()
+    buffer = QBuffer(data)
+    buffer.open(QIODevice.WriteOnly)
+    fmt = Path(path).suffix.lstrip(".").upper() or "PNG"
+    if not pixmap.save(buffer, fmt):
+        raise UserError(f"{path}: cannot encode the screenshot as {fmt}")
+    return bytes(data)
+
+
 def _headless(app: Any, window: Any, args: argparse.Namespace) -> None:
     """Exit after ``args.frames`` frames or the end of the source (0), a model problem (2),
     the timeout or a source that ends before its announced length (1)."""
@@ -208,9 +228,11 @@ def _headless(app: Any, window: Any, args: argparse.Namespace) -> None:
         if message:
             print(message, file=sys.stderr)
         if args.screenshot:
-            Path(args.screenshot).parent.mkdir(parents=True, exist_ok=True)
-            if not window.grab().save(args.screenshot):
-                print(f"run_app.py: could not save {args.screenshot}", file=sys.stderr)
+            try:
+                write_file(args.screenshot, _encoded(window.grab(), args.screenshot),
+                           "screenshot")
+            except DwposeError as exc:
+                print(f"run_app.py: {exc}", file=sys.stderr)
                 code = code or 1
         print(f"{window.inferred_shown} frames processed")
         window.close()

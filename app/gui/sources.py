@@ -3,7 +3,7 @@
 Opening is ``engines.sources.open_source``'s job; this adds what a live view needs on top:
 the camera resolution, real-time pacing of files (a video plays at its frame rate, each image
 of a folder stays on screen for :data:`IMAGE_HOLD_S` so the guide can settle on it), fitting
-large frames into the chosen resolution, and the list of cameras that open.
+large frames into the chosen resolution. The cameras that open are ``engines.camera``'s.
 """
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -21,8 +22,6 @@ from engines.sources import Frame, FrameSource, open_source
 #: Seconds each image of a folder stays on screen, and how often it is repeated meanwhile.
 IMAGE_HOLD_S = 2.0
 IMAGE_FPS = 10.0
-#: Camera indices tried by :func:`probe_cameras`.
-MAX_CAMERAS = 6
 
 
 @dataclass(frozen=True)
@@ -46,7 +45,7 @@ class SourceSpec:
         """Short name for messages: "camera 0", "video clip.mp4", "images shots"."""
         if self.kind == "camera":
             return f"camera {self.target}"
-        return f"{self.kind} {self.target.rstrip('/').rsplit('/', 1)[-1] or self.target}"
+        return f"{self.kind} {Path(self.target).name or self.target}"
 
 
 def parse_resolution(text: str) -> tuple[int, int] | None:
@@ -59,12 +58,7 @@ def open_spec(spec: SourceSpec) -> FrameSource:
     """Open the source; a camera is asked for ``spec.resolution``. Raises ``InputError``."""
     if not spec.target:
         raise InputError(f"no {spec.kind} chosen")
-    source = open_source(spec.target)
-    cap = getattr(source, "cap", None)
-    if source.live and spec.resolution and cap is not None:
-        cap.set(cv2.CAP_PROP_FRAME_WIDTH, spec.resolution[0])
-        cap.set(cv2.CAP_PROP_FRAME_HEIGHT, spec.resolution[1])
-    return source
+    return open_source(spec.target, camera_size=spec.resolution)
 
 
 def fit(image: np.ndarray, size: tuple[int, int] | None) -> np.ndarray:
@@ -89,30 +83,13 @@ def paced(source: FrameSource, stop: threading.Event) -> Iterator[Frame]:
     images = source.kind == "images"
     period = 0.0 if source.live else 1.0 / (IMAGE_FPS if images else source.fps or 30.0)
     repeats = max(1, round(IMAGE_HOLD_S * IMAGE_FPS)) if images else 1
-    due = time.monotonic()
+    due = time.perf_counter()
     for frame in source:
         for _ in range(repeats):
             if period:
-                if stop.wait(max(0.0, due - time.monotonic())):
+                if stop.wait(max(0.0, due - time.perf_counter())):
                     return
-                due = max(due + period, time.monotonic())
+                due = max(due + period, time.perf_counter())
             if stop.is_set():
                 return
             yield frame
-
-
-def probe_cameras(max_index: int = MAX_CAMERAS) -> list[int]:
-    """Indices of the cameras that open (OpenCV's warnings for absent ones are silenced)."""
-    level = cv2.utils.logging.getLogLevel()
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
-    found = []
-    try:
-        for index in range(max_index):
-            try:
-                open_source(str(index)).close()
-            except InputError:
-                continue
-            found.append(index)
-    finally:
-        cv2.utils.logging.setLogLevel(level)
-    return found

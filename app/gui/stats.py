@@ -34,7 +34,7 @@ class FrameStats:
         self._last: Processed | None = None
 
     def update(self, p: Processed, now: float) -> None:
-        """Account for ``p``, shown at ``now`` (time.monotonic())."""
+        """Account for ``p``, shown at ``now`` (time.perf_counter())."""
         last = self._last
         if last is not None and p.done > last.done:
             self.fps = _ema(self.fps, 1.0 / (p.done - last.done))

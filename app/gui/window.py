@@ -28,6 +28,7 @@ from PyQt5.QtWidgets import (
 )
 
 from app.guidance import Direction
+from engines.camera import probe_cameras
 from engines.errors import UserError
 from engines.hub import RELEASES, cached_path, resolve_model
 from engines.overlap import FrameRunner
@@ -48,7 +49,7 @@ from .overlay import OverlayState
 from .panel import ControlPanel
 from .render import DrawOptions
 from .settings import Settings, SettingsStore
-from .sources import SourceSpec, open_spec, parse_resolution, probe_cameras
+from .sources import SourceSpec, open_spec, parse_resolution
 from .stats import FrameStats
 from .view import VideoView
 from .workers import CaptureThread, InferenceThread, LatestSlot, ModelSpec, Processed, load_pipeline
@@ -365,8 +366,11 @@ class MainWindow(QMainWindow):
         """List the cameras that open, in the background (opening one can take a while)."""
         if self._probe is not None and self._probe.is_alive():
             return
-        self._probe = threading.Thread(target=lambda: self.cameras_found.emit(probe_cameras()),
-                                       name="camera probe", daemon=True)
+        streaming = self.settings.source_kind == "camera" and self._source_state[1]
+        in_use = {self.settings.camera} if streaming else set()
+        self._probe = threading.Thread(
+            target=lambda: self.cameras_found.emit(probe_cameras(in_use=in_use)),
+            name="camera probe", daemon=True)
         self._probe.start()
 
     @pyqtSlot(list)
@@ -437,7 +441,7 @@ class MainWindow(QMainWindow):
     @pyqtSlot(str)
     def show_error(self, message: str) -> None:
         """Show ``message`` over the picture for ``ERROR_SHOW_S`` seconds."""
-        self._error = (message, time.monotonic())
+        self._error = (message, time.perf_counter())
         self._refresh()
 
     # ---------------------------------------------------------------------- frames
@@ -450,7 +454,7 @@ class MainWindow(QMainWindow):
         self.current = p
         guided = p.guidance.person if p.guidance is not None else None
         self.view.set_frame(p.packet.image, p.smoothed, guided)
-        self.stats.update(p, time.monotonic())
+        self.stats.update(p, time.perf_counter())
         self._refresh()
         if p.result is not None:
             self.inferred_shown += 1
@@ -468,7 +472,7 @@ class MainWindow(QMainWindow):
         p = p or self.current
         if p is None or p.result is None:
             self._notice = ("Nothing to capture yet: no keypoints (models loading?)",
-                            time.monotonic())
+                            time.perf_counter())
             self._refresh()
             return
         self.writer.submit(self.settings.capture_folder, p.packet.image, p.result,
@@ -477,7 +481,7 @@ class MainWindow(QMainWindow):
     @pyqtSlot(str)
     def _on_saved(self, folder: str) -> None:
         name = Path(folder).name
-        self._notice = (f"Captured {name}", time.monotonic())
+        self._notice = (f"Captured {name}", time.perf_counter())
         self.panel.last_capture.setText(f"Last capture: {name}")
         self.panel.last_capture.setToolTip(folder)
         self.panel.last_capture.setVisible(True)
@@ -488,7 +492,7 @@ class MainWindow(QMainWindow):
 
     def overlay_state(self) -> OverlayState:
         """What the view paints over the current frame."""
-        s, p, now = self.settings, self.current, time.monotonic()
+        s, p, now = self.settings, self.current, time.perf_counter()
         state = OverlayState()
         g = p.guidance if p is not None else None
         if g is not None:

@@ -35,6 +35,7 @@ from PyQt5.QtCore import QObject, QThread, pyqtSignal
 
 from app.guidance import PROFILES, GuidanceState, Guide, exposure_stats
 from engines.backends.auto import choose_backend
+from engines.camera import not_opened_reason
 from engines.errors import EXPECTED, one_line
 from engines.overlap import FrameRunner
 from engines.pipeline import FrameResult, build_pipeline
@@ -93,7 +94,7 @@ class Packet:
     image: np.ndarray  # BGR, as the source delivered it (fitted into the chosen resolution)
     index: int  # frame number in the source
     seq: int  # frames captured since the capture thread started (gaps = dropped frames)
-    t: float  # time.monotonic() when it was read
+    t: float  # time.perf_counter() when it was read
     cut: bool  # first frame after an (re)open, a loop or a new image: forget tracking
 
 
@@ -106,7 +107,7 @@ class Processed:
     smoothed: FrameResult | None = None  # one-euro smoothed keypoints (what is shown, guided)
     guidance: GuidanceState | None = None
     timings: dict[str, float] = field(default_factory=dict)  # ms per stage, "guide" included
-    done: float = 0.0  # time.monotonic() when processing finished
+    done: float = 0.0  # time.perf_counter() when processing finished
 
 
 @dataclass(frozen=True)
@@ -175,7 +176,7 @@ class CaptureThread(QThread):
             try:
                 source = self._opener(self.spec)
             except Exception as exc:
-                why = "absent, unplugged or busy" if self.spec.kind == "camera" else exc
+                why = not_opened_reason() if self.spec.kind == "camera" else exc
                 self._retry(f"cannot open {self.spec.label} ({why})")
                 continue
             try:
@@ -212,7 +213,7 @@ class CaptureThread(QThread):
                 self.state.emit(f"{self.spec.label}: streaming", True)
             self._seq += 1
             self.slot.put(Packet(fit(frame.image, self.spec.resolution), frame.index, self._seq,
-                                 time.monotonic(), cut=count == 0))
+                                 time.perf_counter(), cut=count == 0))
             count += 1
         return count
 
@@ -337,7 +338,7 @@ class InferenceThread(QThread):
             except Exception as exc:
                 self._failed(exc)
                 out = Processed(packet)
-        out.done = time.monotonic()
+        out.done = time.perf_counter()
         return out
 
     def _failed(self, exc: Exception) -> None:

@@ -23,6 +23,7 @@ import onnx
 
 from ..detectors import NORMALIZATIONS, YOLOX_NORM, create_detector, registry_hints
 from ..errors import ModelError, UserError
+from ..files import write_file
 from ..pose import MEAN_RGB, STD_RGB
 from .fp16 import convert_to_fp16
 from .metadata import EngineMetadata, file_sha256, write_engine
@@ -219,8 +220,8 @@ class EngineBuilder:
         self.log(f"built in {time.perf_counter() - start:.1f} s "
                  f"({memoryview(plan).nbytes / 1e6:.1f} MB)")
         if timing_path is not None:
-            timing_path.parent.mkdir(parents=True, exist_ok=True)
-            timing_path.write_bytes(bytes(memoryview(self.config.get_timing_cache().serialize())))
+            write_file(timing_path, bytes(memoryview(self.config.get_timing_cache().serialize())),
+                       "timing cache")
             self.log(f"timing cache saved to {timing_path}")
         meta = self._metadata(precision, max_batch, opt_batch, calib_cache)
         if output is not None:

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import struct
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from ..errors import ModelError
+from ..files import write_file
 from .runtime import GpuInfo
 
 MAGIC = b"DWPTRT\x00\x01"
@@ -111,12 +111,7 @@ def unpack_engine(data: bytes, path: str | Path) -> tuple[EngineMetadata | None,
 
 def write_engine(path: str | Path, meta: EngineMetadata, plan: bytes) -> Path:
     """Write atomically: a half-written engine never replaces a good one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_bytes(pack_engine(meta, plan))
-    os.replace(tmp, path)
-    return path
+    return write_file(path, pack_engine(meta, plan), "TensorRT engine")
 
 
 def file_sha256(path: str | Path) -> str:

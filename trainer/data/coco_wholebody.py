@@ -15,11 +15,11 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import cv2
 import numpy as np
 from torch.utils.data import Dataset
 
 from engines.skeleton import NUM_KEYPOINTS, PARTS
+from engines.sources import read_image
 
 __all__ = ["CocoWholeBodyDataset", "MixedDataset", "Transform"]
 
@@ -70,7 +70,7 @@ class CocoWholeBodyDataset(Dataset):
         self.rng = np.random.default_rng(seed)
         self.skipped: Counter[str] = Counter()
         self.decode_failures = 0
-        with open(self.ann_file) as f:
+        with open(self.ann_file, encoding="utf-8") as f:
             data = json.load(f)
         self.samples = self._parse(data, check_files)
         if self.skipped:
@@ -175,7 +175,7 @@ class CocoWholeBodyDataset(Dataset):
         decodable one (deterministic), counting the failure."""
         for step in range(len(self.samples)):
             info = self.samples[(index + step) % len(self.samples)]
-            img = cv2.imread(info["img_path"], cv2.IMREAD_COLOR)
+            img = read_image(info["img_path"])
             if img is not None:
                 sample = {k: (v.copy() if isinstance(v, np.ndarray) else v)
                           for k, v in info.items()}

@@ -22,6 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from engines.files import write_file, write_image
 from engines.skeleton import KEYPOINT_INDEX, NUM_KEYPOINTS, PARTS, coco_person_category
 
 __all__ = ["generate"]
@@ -309,8 +310,7 @@ def generate(out_dir: str | Path, num_images: int, seed: int = 0,
     for i in range(num_images):
         img, anns = _render(rng, w, h)
         file_name = f"{i + 1:012d}.jpg"
-        if not cv2.imwrite(str(img_dir / file_name), img, [cv2.IMWRITE_JPEG_QUALITY, 95]):
-            raise OSError(f"could not write {img_dir / file_name}")
+        write_image(img_dir / file_name, img, "synthetic image")
         images.append({"id": i + 1, "file_name": file_name, "width": w, "height": h})
         for ann in anns:
             annotations.append({"id": len(annotations) + 1, "image_id": i + 1, "category_id": 1,
@@ -319,6 +319,5 @@ def generate(out_dir: str | Path, num_images: int, seed: int = 0,
                      "seed": seed},
             "licenses": [], "categories": [coco_person_category()], "images": images,
             "annotations": annotations}
-    path = out / "synthetic_coco_wholebody.json"
-    path.write_text(json.dumps(data))
-    return path
+    return write_file(out / "synthetic_coco_wholebody.json", json.dumps(data),
+                      "synthetic annotations")

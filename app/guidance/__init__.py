@@ -15,7 +15,7 @@ and shows the returned :class:`GuidanceState`: one instruction, a status line pe
   4. ``distance``   too close / too far.
   5. ``centre``     off-centre left / right.
   6. ``head_room``  too little / too much space above the head.
-  7. ``facing``     not facing the camera.
+  7. ``facing``     back turned, body or head turned away (a tilted head or a lean is no turn).
   8. ``hands``      a needed hand not visible or cut off.
   9. ``single``     other people in the frame.
   10. ``motion``    moving too much for a sharp capture.
@@ -27,6 +27,8 @@ and shows the returned :class:`GuidanceState`: one instruction, a status line pe
   (``switch_frames`` frames and ``switch_seconds``).
 - ``person``      :func:`choose_person` (largest and most central, sticky by track id) and the
   guided person's measurements.
+- ``orientation`` which way the person faces: head yaw from the face, torso yaw from the
+  shoulders against the torso, the turned back.
 - ``keypoints``   keypoint groups (:data:`GROUPS`, :data:`EDGES`) and geometry on keypoints.
 - ``profiles``    :class:`Profile` and :data:`PROFILES` (the kinds of shot).
 - ``config``      :class:`GuideConfig`, every threshold.

@@ -33,10 +33,15 @@ class GuideConfig:
     exposure_margin: float = 0.03
     facing_margin: float = 0.15  # relative to each facing threshold
     motion_margin: float = 0.03
-    #: facing: shoulder width / (shoulder line - nose) height; frontal about 2, side-on 0.5
-    facing_min_shoulder_ratio: float = 1.0
-    #: facing: |nose x - shoulder midpoint x| / shoulder width (head turned away)
-    facing_max_nose_offset: float = 0.25
+    #: facing: largest head yaw (degrees, from the nose tip between the jaw ends); a
+    #: three-quarter head measures about 45
+    facing_max_head_yaw: float = 30.0
+    #: facing: largest torso yaw (degrees, from the shoulders' width against the torso)
+    facing_max_torso_yaw: float = 55.0
+    #: facing: shoulder width / torso height (shoulder to hip midpoints) square to the camera
+    frontal_torso_ratio: float = 0.55
+    #: facing without both hips: shoulder width / head level's distance from the shoulder line
+    frontal_neck_ratio: float = 1.4
     #: facing: fraction of the 68 face landmarks visible
     facing_min_face_visible: float = 0.5
     #: exposure bounds on :class:`Exposure` (mean grey, crushed and clipped fractions)

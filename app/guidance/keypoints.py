@@ -51,6 +51,13 @@ BODY = np.flatnonzero(part_mask("body"))
 EXTENT = np.flatnonzero(part_mask(("body", "foot")))
 NOSE = KEYPOINT_INDEX["nose"]
 L_SHOULDER, R_SHOULDER = (KEYPOINT_INDEX[n] for n in _both("shoulder"))
+L_HIP, R_HIP = (KEYPOINT_INDEX[n] for n in _both("hip"))
+L_EAR, R_EAR = (KEYPOINT_INDEX[n] for n in _both("ear"))
+#: Head points a turned back hides (the ears stay in sight).
+FRONT_OF_HEAD = _idx("nose", *_both("eye"))
+#: iBUG-68 face landmarks: the jaw line's ends (0: the subject's right, at the ear; 16: their
+#: left) and the nose tip (30).
+JAW_RIGHT, JAW_LEFT, NOSE_TIP = (KEYPOINT_INDEX[f"face-{i}"] for i in (0, 16, 30))
 
 
 def visible(keypoints: np.ndarray, scores: np.ndarray, w: float, h: float,
@@ -80,20 +87,30 @@ def box_touches_edges(box: np.ndarray, shape: tuple[int, ...],
     return frozenset(e for e, hit in found.items() if hit)
 
 
+def head_level(kp: np.ndarray, vis: np.ndarray) -> np.ndarray | None:
+    """The head's point at nose height: the nose, else the mean of the visible eyes and ears
+    (seen from behind only the ears show; all of them sit about level with the nose)."""
+    if vis[NOSE]:
+        return kp[NOSE]
+    side = GROUPS["head"][1:][vis[GROUPS["head"][1:]]]
+    return kp[side].mean(0) if len(side) else None
+
+
 def head_top(kp: np.ndarray, vis: np.ndarray, ratio: float) -> float | None:
     """Estimated y of the top of the head (above the highest head or face point).
 
-    With the nose and both shoulders visible the skull reaches ``ratio`` times the nose to
-    shoulder-line height above the nose.
+    With the head level (:func:`head_level`) and both shoulders visible the skull reaches
+    ``ratio`` times the head level to shoulder-line height above the head level.
     """
     head = np.concatenate([GROUPS["head"], GROUPS["face"]])
     head = head[vis[head]]
     if not len(head):
         return None
     top = float(kp[head, 1].min())
-    if vis[[NOSE, L_SHOULDER, R_SHOULDER]].all():
-        neck = (kp[L_SHOULDER, 1] + kp[R_SHOULDER, 1]) / 2 - kp[NOSE, 1]
-        top = min(top, float(kp[NOSE, 1] - ratio * max(neck, 0.0)))
+    level = head_level(kp, vis)
+    if level is not None and vis[[L_SHOULDER, R_SHOULDER]].all():
+        neck = (kp[L_SHOULDER, 1] + kp[R_SHOULDER, 1]) / 2 - level[1]
+        top = min(top, float(level[1] - ratio * max(neck, 0.0)))
     return top
 
 

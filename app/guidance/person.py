@@ -10,6 +10,7 @@ from engines.pipeline import FrameResult
 
 from .config import GuideConfig
 from .keypoints import BODY, box_touches_edges, head_top, visible
+from .orientation import Orientation, orientation
 
 
 def choose_person(result: FrameResult, shape: tuple[int, ...], cfg: GuideConfig,
@@ -53,6 +54,7 @@ class Person:
     w: float
     h: float
     head_top: float | None
+    orientation: Orientation
     others: int
     speed: float | None = None
 
@@ -64,4 +66,5 @@ def measure(result: FrameResult, i: int, shape: tuple[int, ...], others: int,
     kp = np.asarray(result.keypoints[i], np.float64)
     vis = visible(kp, np.asarray(result.scores[i]), w, h, cfg.kpt_thr)
     edges = box_touches_edges(result.boxes[i], shape, cfg.box_margin)
-    return Person(kp, vis, edges, w, h, head_top(kp, vis, cfg.head_top_ratio), others)
+    facing = orientation(kp, vis, cfg.frontal_torso_ratio, cfg.frontal_neck_ratio)
+    return Person(kp, vis, edges, w, h, head_top(kp, vis, cfg.head_top_ratio), facing, others)

@@ -4,7 +4,14 @@ from __future__ import annotations
 import numpy as np
 
 from ..direction import Direction, own_side
-from ..keypoints import EDGES, GROUP_EDGES, GROUP_LABELS, GROUPS, edge_distances
+from ..keypoints import (
+    EDGES,
+    FRONT_OF_HEAD,
+    GROUP_EDGES,
+    GROUP_LABELS,
+    GROUPS,
+    edge_distances,
+)
 from ..person import Person
 from ..results import CheckResult, fail
 from .base import Context
@@ -21,32 +28,52 @@ def find_cut(p: Person, groups: list[str], min_visible: float, name: str, ctx: C
     (head: top, legs: bottom), when the person's box reaches that edge
     (:func:`~app.guidance.box_touches_edges`, supporting evidence where a pose model reports
     invisible points anywhere in its crop). A missing group with no point beyond an edge is
-    hidden (occluded, or turned away). ``name`` is the check whose hysteresis applies.
+    hidden (occluded, or turned away), unless the torso faces away where the profile needs
+    facing: the body hides it then, and ``facing`` asks to turn around. The head is judged
+    by :func:`_judged_by`. ``name`` is the check whose hysteresis applies.
     """
     cfg = ctx.config
     touch = cfg.edge_margin + ctx.margin(name, cfg.edge_exit_margin)
     cut: dict[str, list[str]] = {}
     hidden: list[str] = []
+    away = p.orientation.away and ctx.profile.need_facing
     for g in groups:
-        idx = GROUPS[g]
+        idx, shown = _judged_by(p, g, away)
         seen = p.vis[idx]
         beyond = set()
         dist = edge_distances(p.kp[idx[seen]], p.w, p.h)
         for edge in EDGES:
             if (dist[edge] <= touch).any():
                 beyond.add(edge)
-        if seen.mean() < min_visible:
+        if shown < min_visible:
             edges = GROUP_EDGES[g]
             gone = edge_distances(p.kp[idx[~seen]], p.w, p.h)
             near = np.stack([gone[e] for e in edges])  # [edges, missing points]
             for e, d in zip(np.asarray(edges)[near.argmin(0)], near.min(0)):
                 if d <= cfg.edge_evidence or (len(edges) == 1 and e in p.box_edges):
                     beyond.add(str(e))
-            if not beyond:
+            if not beyond and not away:
                 hidden.append(g)
         for edge in beyond:
             cut.setdefault(edge, []).append(g)
     return cut, hidden
+
+
+def _judged_by(p: Person, group: str, away: bool) -> tuple[np.ndarray, float]:
+    """The points ``group`` is judged by and the fraction of it that shows.
+
+    A head shows as much as the more visible of its body points and its face (a turned head
+    hides an eye and an ear, not its face); a head whose torso faces ``away`` only by its
+    ears, all the back of a head shows.
+    """
+    if group != "head":
+        idx = GROUPS[group]
+        return idx, float(p.vis[idx].mean())
+    if away:
+        idx = np.setdiff1d(GROUPS["head"], FRONT_OF_HEAD)
+        return idx, float(p.vis[idx].mean())
+    shown = max(float(p.vis[GROUPS["head"]].mean()), p.orientation.face_visible)
+    return np.r_[GROUPS["head"], GROUPS["face"]], shown
 
 
 def cut_or_hidden(name: str, cut: dict[str, list[str]], hidden: list[str],

@@ -271,7 +271,7 @@ def machine() -> dict:
     import cv2
     import onnxruntime
 
-    from engines.backends.auto import cpu_info
+    from engines.cpu import cpu_info
 
     cpu = cpu_info()
     info = {"cpu": cpu.name, "isa": cpu.features(), "cores": cpu.cores,

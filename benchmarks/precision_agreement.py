@@ -36,7 +36,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from engines.backends.auto import cpu_info  # noqa: E402
+from engines.cpu import cpu_info  # noqa: E402
 from engines.detectors import Detector, load_detector  # noqa: E402
 from engines.models import load_model  # noqa: E402
 from engines.pose import RTMPose  # noqa: E402

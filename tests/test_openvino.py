@@ -17,7 +17,8 @@ import pytest
 from app.cli import main
 from calibration.batcher import ImageBatcher
 from engines.backends import create_backend
-from engines.backends.auto import BackendChoice, CpuInfo, choose_backend, parse_cpuinfo
+from engines.backends.auto import BackendChoice, choose_backend
+from engines.cpu import CpuInfo, parse_cpuinfo
 from engines.detectors import load_detector
 from engines.errors import ModelError, UserError
 from engines.models import load_model
@@ -344,7 +345,9 @@ def test_cpuinfo_flags():
     assert cpu.features() == "avx2 avx512f avx512_vnni avx512_bf16 amx_bf16 amx_int8"
     zen3 = parse_cpuinfo("model name\t: AMD EPYC\nflags\t: fpu avx2 fma\n")
     assert zen3.features() == "avx2" and not zen3.bf16
-    assert parse_cpuinfo("").features() == "no AVX2"
+    assert parse_cpuinfo("flags\t: fpu sse2\n").features() == "no AVX2"
+    arm = parse_cpuinfo("Features\t: fp asimd evtstrm aes asimddp\nModel\t: Neoverse\n")
+    assert arm.arm and arm.features() == "asimd asimddp" and not arm.bf16
 
 
 # -- the commands -------------------------------------------------------------------------

@@ -186,7 +186,7 @@ def machine_info(backends: Iterable[Backend]) -> dict:
     import cv2
     import onnxruntime
 
-    from engines.backends.auto import cpu_info
+    from engines.cpu import cpu_info
 
     info = {"cpu": cpu_info().name, "cpu_features": cpu_info().features(),
             "cores": os.cpu_count(),

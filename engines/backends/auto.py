@@ -21,66 +21,13 @@ tests can pose as any machine.
 """
 from __future__ import annotations
 
-import functools
 import importlib.util
-import os
-import platform
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
+from ..cpu import BF16_FLAGS, CpuInfo, cpu_info
 from ..device import has_cuda
 from ..errors import UserError
-
-#: Flags that decide or explain the CPU choice, in the order they are printed.
-CPU_FEATURES = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_bf16",
-                "amx_int8")
-#: Flags with native BF16 arithmetic (dot products in BF16): OpenVINO's BF16 path.
-BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
-
-
-@dataclass(frozen=True)
-class CpuInfo:
-    """The CPU's model name, core count and the flags of ``CPU_FEATURES`` it has."""
-
-    name: str
-    cores: int
-    flags: frozenset[str]
-
-    @property
-    def bf16(self) -> bool:
-        return bool(self.flags & BF16_FLAGS)
-
-    def features(self) -> str:
-        """The decisive flags present, space separated ("none of ..." when there are none)."""
-        present = [f for f in CPU_FEATURES if f in self.flags]
-        return " ".join(present) if present else "no AVX2"
-
-    def describe(self) -> str:
-        return f"{self.name}, {self.cores} cores, {self.features()}"
-
-
-def parse_cpuinfo(text: str) -> CpuInfo:
-    """A ``CpuInfo`` from the text of ``/proc/cpuinfo`` (its first processor)."""
-    name, flags = platform.machine() or "CPU", frozenset()
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        key = key.strip()
-        if key == "model name" and name == (platform.machine() or "CPU"):
-            name = value.strip()
-        elif key == "flags" and not flags:
-            flags = frozenset(value.split()) & frozenset(CPU_FEATURES)
-    return CpuInfo(name, os.cpu_count() or 1, flags)
-
-
-@functools.lru_cache(maxsize=1)
-def cpu_info() -> CpuInfo:
-    """This machine's CPU (its flags from ``/proc/cpuinfo``; none known elsewhere)."""
-    path = Path("/proc/cpuinfo")
-    if path.is_file():
-        return parse_cpuinfo(path.read_text())
-    return CpuInfo(platform.processor() or platform.machine() or "CPU", os.cpu_count() or 1,
-                   frozenset())
 
 
 def installed(package: str) -> bool:
@@ -149,10 +96,11 @@ def choose_backend(requested: str = "auto", device: str = "auto", precision: str
         if precision == "bf16":
             raise UserError(f"--precision bf16: this CPU has no BF16 arithmetic "
                             f"({cpu.features()}); use auto, fp32 (--backend openvino) or int8")
-        return BackendChoice("onnxruntime", "cpu", _file_precision(precision),
-                             "no BF16 in this CPU: ONNX Runtime, faster than OpenVINO FP32 "
-                             "there; an INT8 model from dwpose quantize runs 2.0x FP32 "
-                             "(DWPose-m, AVX2)", False, cpu)
+        why = ("an ARM CPU: ONNX Runtime (OpenVINO's BF16 path needs x86 AVX-512 BF16 or AMX)"
+               if cpu.arm else
+               "no BF16 in this CPU: ONNX Runtime, faster than OpenVINO FP32 there; an INT8 "
+               "model from dwpose quantize runs 2.0x FP32 (DWPose-m, AVX2)")
+        return BackendChoice("onnxruntime", "cpu", _file_precision(precision), why, False, cpu)
     if not have("openvino"):
         return BackendChoice("onnxruntime", "cpu", _file_precision(precision),
                              "OpenVINO is not installed (pip install -e .[openvino]: BF16, "

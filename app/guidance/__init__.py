@@ -16,7 +16,8 @@ and shows the returned :class:`GuidanceState`: one instruction, a status line pe
   5. ``centre``     off-centre left / right.
   6. ``head_room``  too little / too much space above the head.
   7. ``facing``     back turned, body or head turned away (a tilted head or a lean is no turn).
-  8. ``hands``      a needed hand not visible or cut off.
+  8. ``hands``      a needed hand not visible, cut off, reported twice, swapped or without
+     its fingers.
   9. ``single``     other people in the frame.
   10. ``motion``    moving too much for a sharp capture.
 

@@ -44,6 +44,12 @@ class GuideConfig:
     frontal_neck_ratio: float = 1.4
     #: facing: fraction of the 68 face landmarks visible
     facing_min_face_visible: float = 0.5
+    #: hands: a finger is seen with this many of its 4 keypoints visible
+    finger_min_points: int = 3
+    #: hands: the two hand sets' centres closer than this many hand sizes are one hand twice
+    hand_duplicate: float = 0.3
+    #: hands: cross-wrist over own-wrist distances below this is left and right swapped
+    hand_swap: float = 0.5
     #: exposure bounds on :class:`Exposure` (mean grey, crushed and clipped fractions)
     dark_mean: float = 0.2
     bright_mean: float = 0.85

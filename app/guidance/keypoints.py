@@ -53,11 +53,18 @@ NOSE = KEYPOINT_INDEX["nose"]
 L_SHOULDER, R_SHOULDER = (KEYPOINT_INDEX[n] for n in _both("shoulder"))
 L_HIP, R_HIP = (KEYPOINT_INDEX[n] for n in _both("hip"))
 L_EAR, R_EAR = (KEYPOINT_INDEX[n] for n in _both("ear"))
+L_WRIST, R_WRIST = (KEYPOINT_INDEX[n] for n in _both("wrist"))
 #: Head points a turned back hides (the ears stay in sight).
 FRONT_OF_HEAD = _idx("nose", *_both("eye"))
 #: iBUG-68 face landmarks: the jaw line's ends (0: the subject's right, at the ear; 16: their
 #: left) and the nose tip (30).
 JAW_RIGHT, JAW_LEFT, NOSE_TIP = (KEYPOINT_INDEX[f"face-{i}"] for i in (0, 16, 30))
+#: Each hand's fingers, [5 fingers (thumb to pinky), 4 points (base to tip)]; the root is
+#: the first point of the hand's group.
+FINGERS: dict[str, np.ndarray] = {g: GROUPS[g][1:].reshape(5, 4)
+                                  for g in ("left_hand", "right_hand")}
+#: The wrist each hand's keypoint set belongs to.
+HAND_WRIST = {"left_hand": L_WRIST, "right_hand": R_WRIST}
 
 
 def visible(keypoints: np.ndarray, scores: np.ndarray, w: float, h: float,

@@ -23,6 +23,9 @@ class Profile:
         center_tol: allowed horizontal offset from ``center_x``, fraction of the width.
         need_hands: both hands must be visible (ControlNet hand poses need them).
         hand_min_visible: fraction of a hand's 21 keypoints that must be visible.
+        min_fingers: fingers of each hand (of 5) that must be seen, each with
+            ``finger_min_points`` of its 4 keypoints visible (a hand pose needs its fingers,
+            not only the wrist region).
         need_facing: the person must face the camera.
     """
 
@@ -35,6 +38,7 @@ class Profile:
     center_tol: float = 0.1
     need_hands: bool = True
     hand_min_visible: float = 0.5
+    min_fingers: int = 3
     need_facing: bool = True
 
     def __post_init__(self) -> None:
@@ -43,6 +47,8 @@ class Profile:
             raise ValueError(f"profile {self.name!r}: unknown groups {unknown}")
         if self.extent_bottom not in self.required:
             raise ValueError(f"profile {self.name!r}: extent_bottom must be a required group")
+        if not 0 <= self.min_fingers <= 5:
+            raise ValueError(f"profile {self.name!r}: min_fingers must be 0 to 5")
 
     def framed_points(self) -> np.ndarray:
         """Keypoints the framing is about: the required groups, plus the hands if needed."""
@@ -61,8 +67,9 @@ UPPER_BODY = Profile("upper_body", ("head", "shoulders", "arms", "hips"), "hips"
 #: Head and shoulders: head top to shoulder line fills 35-65 % of the height.
 PORTRAIT = Profile("portrait", ("head", "shoulders"), "shoulders", size_range=(0.35, 0.65),
                    head_room=(0.05, 0.25), need_hands=False)
-#: Hand poses: upper body close enough for the fingers, both hands almost fully visible.
+#: Hand poses: upper body close enough for the fingers, both hands almost fully visible with
+#: every finger seen.
 HANDS = Profile("hands", ("head", "shoulders", "arms"), "shoulders", size_range=(0.18, 0.3),
-                head_room=(0.03, 0.25), hand_min_visible=0.8)
+                head_room=(0.03, 0.25), hand_min_visible=0.8, min_fingers=5)
 
 PROFILES: dict[str, Profile] = {p.name: p for p in (FULL_BODY, UPPER_BODY, PORTRAIT, HANDS)}

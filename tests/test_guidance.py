@@ -1,9 +1,10 @@
 """Framing guidance: scripted keypoint scenarios for every check and profile, plus real data.
 
-Persons are built from one canonical standing pose (133 keypoints placed anatomically, in
-units of body height: head top y = 0, soles y = 1, facing the camera) and transformed: scaled,
+Persons are built from one canonical standing pose (tests/guidance_people.py: 133 keypoints
+placed anatomically, in units of body height, facing the camera) and transformed: scaled,
 shifted, cropped at the frame edges (points outside score 0, as a pose model reports them),
-turned sideways, with hidden hands or jitter.
+turned sideways, with hidden hands or jitter. The real annotated people in every situation
+are tests/test_guidance_framing.py.
 """
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ from engines.models import load_model
 from engines.pipeline import FrameResult
 from engines.skeleton import KEYPOINT_INDEX, NUM_KEYPOINTS, PARTS
 from tests.conftest import need
+from tests.guidance_people import Pose, canonical, frame, place
 
 H, W = 720, 1280
 SHAPE = (H, W, 3)
@@ -43,139 +45,18 @@ CFG = GuideConfig()
 ALL = list(PROFILES.values())
 NEED_HANDS = [p for p in ALL if p.need_hands]
 
-# --------------------------------------------------------------------------------------------
-# The canonical person (x to the image right = the person's own left, y down)
-# --------------------------------------------------------------------------------------------
-
-NOSE_Y = 0.065
-SHOULDER_Y = NOSE_Y + NOSE_Y / CFG.head_top_ratio  # so the guide's head-top estimate is y = 0
-
-
-def _arm(side: int, angle: float) -> dict[str, tuple[float, float]]:
-    """Elbow, wrist and hand points of one arm; ``angle`` degrees out from hanging down."""
-    a = math.radians(angle)
-    d = np.array([side * math.sin(a), math.cos(a)])  # unit vector along the arm
-    n = np.array([d[1], -d[0]]) * side  # across the hand, towards the thumb side
-    shoulder = np.array([side * 0.115, SHOULDER_Y])
-    prefix = "left" if side > 0 else "right"
-    pts = {f"{prefix}_elbow": shoulder + 0.145 * d, f"{prefix}_wrist": shoulder + 0.29 * d}
-    root = shoulder + 0.30 * d
-    pts[f"{prefix}_hand_root"] = root
-    fingers = ("thumb", "forefinger", "middle_finger", "ring_finger", "pinky_finger")
-    for f, spread in zip(fingers, (0.9, 0.35, 0.0, -0.3, -0.6)):
-        direction = d + spread * 0.5 * n
-        direction /= np.linalg.norm(direction)
-        base = root + (0.01 if f == "thumb" else 0.02) * direction
-        for j in range(4):
-            pts[f"{prefix}_{f}{j + 1}"] = base + 0.012 * j * direction
-    return {k: tuple(v) for k, v in pts.items()}
-
-
-def canonical(left_arm: float = 10.0, right_arm: float = 10.0) -> np.ndarray:
-    """[133, 2] standing pose in body-height units, arms at the given angles (degrees)."""
-    named: dict[str, tuple[float, float]] = {
-        "nose": (0.0, NOSE_Y),
-        "left_eye": (0.022, 0.05), "right_eye": (-0.022, 0.05),
-        "left_ear": (0.045, 0.06), "right_ear": (-0.045, 0.06),
-        "left_shoulder": (0.115, SHOULDER_Y), "right_shoulder": (-0.115, SHOULDER_Y),
-        "left_hip": (0.065, 0.52), "right_hip": (-0.065, 0.52),
-        "left_knee": (0.07, 0.72), "right_knee": (-0.07, 0.72),
-        "left_ankle": (0.07, 0.94), "right_ankle": (-0.07, 0.94),
-    }
-    for side, s in (("left", 1), ("right", -1)):
-        named[f"{side}_big_toe"] = (s * 0.055, 0.99)
-        named[f"{side}_small_toe"] = (s * 0.095, 0.985)
-        named[f"{side}_heel"] = (s * 0.07, 0.965)
-    named.update(_arm(1, left_arm))
-    named.update(_arm(-1, right_arm))
-    kp = np.zeros((NUM_KEYPOINTS, 2))
-    for name, xy in named.items():
-        kp[KEYPOINT_INDEX[name]] = xy
-    kp[PARTS["face"].start:PARTS["face"].stop] = _face()
-    return kp
-
-
-def _face() -> np.ndarray:
-    """The 68 iBUG landmarks (landmark 0 on the subject's right, i.e. the image left)."""
-    pts = []
-    for i in range(17):  # jaw, ear to ear under the chin
-        a = math.pi * i / 16
-        pts.append((-0.05 * math.cos(a), 0.05 + 0.055 * math.sin(a)))
-    pts += [(-0.04 + 0.0075 * i, 0.04) for i in range(5)]  # right brow
-    pts += [(0.01 + 0.0075 * i, 0.04) for i in range(5)]  # left brow
-    pts += [(0.0, 0.045 + 0.0075 * i) for i in range(4)]  # nose bridge
-    pts += [(-0.012 + 0.006 * i, 0.072) for i in range(5)]  # nostrils
-    for cx in (-0.022, 0.022):  # eyes
-        pts += [(cx + 0.008 * math.cos(a), 0.05 + 0.004 * math.sin(a))
-                for a in np.linspace(math.pi, -math.pi, 6, endpoint=False)]
-    pts += [(0.02 * math.cos(a), 0.088 + 0.008 * math.sin(a))
-            for a in np.linspace(math.pi, -math.pi, 12, endpoint=False)]  # outer lip
-    pts += [(0.012 * math.cos(a), 0.088 + 0.004 * math.sin(a))
-            for a in np.linspace(math.pi, -math.pi, 8, endpoint=False)]  # inner lip
-    assert len(pts) == 68
-    return np.array(pts)
-
-
-def _head_top_unit() -> float:
-    return NOSE_Y - CFG.head_top_ratio * (SHOULDER_Y - NOSE_Y)
-
-
-def _extent_units(profile: Profile) -> float:
-    """Canonical head top to the profile's extent bottom, in body heights."""
-    return float(canonical()[GROUPS[profile.extent_bottom], 1].max()) - _head_top_unit()
-
-
-#: (extent size, head room) in the middle of each profile's ranges
-IDEAL = {p.name: (sum(p.size_range) / 2, 0.14) for p in ALL}
-
-
-class Person:
-    """A synthetic detection: keypoints [133, 2] in pixels and scores [133]."""
-
-    def __init__(self, kp: np.ndarray, scores: np.ndarray | None = None) -> None:
-        self.kp = kp
-        self.scores = np.full(NUM_KEYPOINTS, 0.9) if scores is None else scores
+class Person(Pose):
+    """A synthetic detection (keypoints [133, 2] in pixels, scores [133]) of the canonical
+    person or a variation of it."""
 
     @classmethod
-    def place(cls, profile: Profile, size: float | None = None, room: float | None = None,
+    def place(cls, profile: Profile, size: float | None = None, room: float = 0.14,
               cx: float = 0.5, pose: np.ndarray | None = None) -> Person:
-        """Scale so the profile's extent is ``size`` of the height, head top at ``room``."""
-        ideal_size, ideal_room = IDEAL[profile.name]
-        size = ideal_size if size is None else size
-        room = ideal_room if room is None else room
-        height = size * H / _extent_units(profile)
-        top = room * H - _head_top_unit() * height
-        pose = canonical() if pose is None else pose
-        return cls(pose * height + np.array([cx * W, top]))
-
-    def hide(self, *parts: str) -> Person:
-        """Score 0 for whole parts (names of engines.skeleton.PARTS), positions kept."""
-        scores = self.scores.copy()
-        for part in parts:
-            scores[PARTS[part].start:PARTS[part].stop] = 0
-        return Person(self.kp, scores)
-
-
-def frame(*persons: Person, ids: list[int] | None = None, shape=SHAPE) -> FrameResult:
-    """What the pipeline reports: points outside the frame score 0 and sit at the border (a
-    pose model only sees the image), boxes cover the person up to the image edges."""
-    h, w = shape[:2]
-    kps, scores, boxes = [], [], []
-    for p in persons:
-        outside = (p.kp[:, 0] < 0) | (p.kp[:, 0] > w) | (p.kp[:, 1] < 0) | (p.kp[:, 1] > h)
-        kps.append(np.clip(p.kp, 0, [w, h]))
-        scores.append(np.where(outside, 0.0, p.scores))
-        lo, hi = p.kp.min(0), p.kp.max(0)
-        pad = 0.05 * (hi - lo)
-        boxes.append(np.clip(np.concatenate([lo - pad, hi + pad]), 0, [w, h, w, h]))
-    n = len(persons)
-    return FrameResult(
-        boxes=np.array(boxes, np.float32).reshape(n, 4),
-        box_scores=np.full(n, 0.9, np.float32),
-        keypoints=np.array(kps, np.float32).reshape(n, NUM_KEYPOINTS, 2),
-        scores=np.array(scores, np.float32).reshape(n, NUM_KEYPOINTS),
-        track_ids=np.array(ids if ids is not None else list(range(n)), np.int64),
-        detected=True)
+        """The canonical ``pose`` with the profile's extent ``size`` of the height (default:
+        the middle of its range), head top at ``room``, centred at ``cx``."""
+        placed = place(Pose(canonical() if pose is None else pose), profile, SHAPE, size, room,
+                       cx)
+        return cls(placed.kp, placed.scores)
 
 
 def run(guide: Guide, results, seconds: float = 0.0, t0: float = 0.0, **kw):

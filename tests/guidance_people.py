@@ -23,12 +23,13 @@ from collections import deque
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import cv2
 import numpy as np
 
-from app.guidance import GROUPS, GuideConfig, Profile
+from app.guidance import FULL_BODY, GROUPS, PORTRAIT, GuideConfig, Profile, exposure_stats
 from app.guidance.checks.hands import read_hands
 from app.guidance.keypoints import FINGERS, FRONT_OF_HEAD, JAW_LEFT, JAW_RIGHT, head_top
-from app.guidance.orientation import orientation
+from app.guidance.orientation import orientation, shoulders
 from app.guidance.person import Person
 from engines.pipeline import FrameResult
 from engines.skeleton import FLIP_INDICES, KEYPOINT_INDEX, LINKS, NUM_KEYPOINTS, PARTS
@@ -235,6 +236,36 @@ class Pose:
         """Moved ``dx`` pixels to the image right."""
         return replace(self, kp=self.kp + np.array([dx, 0.0]))
 
+    def seen_in(self, shape: tuple[int, ...]) -> Pose:
+        """What a pose model reports in a frame of ``shape`` (h, w, ...): points outside it
+        score 0 and sit at its border (the model only sees the image)."""
+        h, w = shape[:2]
+        x, y = self.kp[:, 0], self.kp[:, 1]
+        outside = (x < 0) | (x > w) | (y < 0) | (y > h)
+        return Pose(np.clip(self.kp, 0, [w, h]), np.where(outside, 0.0, self.scores))
+
+
+#: The sizes of the situations: a sideways lean and a head tilt a person facing the camera
+#: may have (degrees), and the head yaw of a three-quarter view.
+LEAN, TILT, THREE_QUARTER = 20.0, 20.0, 50.0
+#: How much of the light a too dark frame keeps, and of the shade a too bright one.
+DIM = 0.15
+
+
+def turn_head_to(pose: Pose, degrees: float) -> Pose:
+    """The head turned until it measures ``degrees`` of yaw (from where it is)."""
+    return pose.head_turned(degrees - measurements(pose)["head_yaw"])
+
+
+def darkened(image: np.ndarray) -> np.ndarray:
+    """A frame too dark: :data:`DIM` of its light."""
+    return (image.astype(np.float32) * DIM).astype(np.uint8)
+
+
+def brightened(image: np.ndarray) -> np.ndarray:
+    """A frame too bright: :data:`DIM` of its shade."""
+    return (255 - (255 - image.astype(np.float32)) * DIM).astype(np.uint8)
+
 
 #: The widest a placed person's framed points may span by default, fraction of the width.
 FIT_WIDTH = 0.9
@@ -264,17 +295,14 @@ def place(pose: Pose, profile: Profile, shape: tuple[int, ...], size: float | No
 
 def frame(*poses: Pose, ids: list[int] | None = None,
           shape: tuple[int, ...] = (720, 1280, 3)) -> FrameResult:
-    """What the pipeline reports: points outside the frame score 0 and sit at the border (a
-    pose model only sees the image), boxes cover the person's part in the image with 5 %
-    to spare, up to the image edges."""
+    """What the pipeline reports: each pose :meth:`~Pose.seen_in` the frame, boxes cover the
+    person's part in the image with 5 % to spare, up to the image edges."""
     h, w = shape[:2]
     kps, scores, boxes = [], [], []
-    for p in poses:
-        outside = (p.kp[:, 0] < 0) | (p.kp[:, 0] > w) | (p.kp[:, 1] < 0) | (p.kp[:, 1] > h)
-        kp = np.clip(p.kp, 0, [w, h])
-        kps.append(kp)
-        scores.append(np.where(outside, 0.0, p.scores))
-        lo, hi = kp.min(0), kp.max(0)
+    for p in (p.seen_in(shape) for p in poses):
+        kps.append(p.kp)
+        scores.append(p.scores)
+        lo, hi = p.kp.min(0), p.kp.max(0)
         pad = 0.05 * (hi - lo)
         boxes.append(np.clip(np.concatenate([lo - pad, hi + pad]), 0, [w, h, w, h]))
     n = len(poses)
@@ -342,6 +370,20 @@ def real_people(coco_dir: Path) -> dict[int, Pose]:
     return {a["id"]: detection(a) for a in data["annotations"] if a["num_keypoints"] > 0}
 
 
+def facing_437295(people: dict[int, Pose]) -> Pose:
+    """437295 (a skier in a lunge, the only person with face, both hands and feet labelled)
+    with the head turned from its labelled three-quarter view to the camera."""
+    pose = people[437295]
+    return pose.head_turned(-measurements(pose)["head_yaw"], hide=False)
+
+
+def facing_people(people: dict[int, Pose]) -> dict[str, tuple[Pose, Profile]]:
+    """The people of the framing set who face the camera, by name, with their kind of shot."""
+    return {"synthetic": (Pose(canonical()), FULL_BODY),
+            "437295, head turned": (facing_437295(people), FULL_BODY),
+            "442619": (people[442619], PORTRAIT), "230195": (people[230195], PORTRAIT)}
+
+
 def image_files(coco_dir: Path) -> dict[int, Path]:
     """The photo each annotated person is in, by annotation id."""
     with open(coco_dir / ANNOTATIONS) as f:
@@ -356,13 +398,20 @@ def image_files(coco_dir: Path) -> dict[int, Path]:
 
 
 def measurements(pose: Pose) -> dict[str, float | None]:
-    """Head yaw, torso yaw, visible face fraction and hand readings of one pose, as the guide
-    measures them (its own image coordinates; every value is scale-free)."""
+    """Head yaw, torso yaw, the shoulders' width over the torso and over the neck (the ratio
+    the torso yaw reads with and without hips), visible face fraction and hand readings of
+    one pose, as the guide measures them (every value is scale-free)."""
     vis = pose.vis
     o = orientation(pose.kp, vis, CFG.frontal_torso_ratio, CFG.frontal_neck_ratio)
     person = Person(pose.kp, vis, frozenset(), 1.0, 1.0, None, o, 0)
     hands = read_hands(person, CFG.finger_min_points)
-    return {"head_yaw": o.head_yaw, "torso_yaw": o.torso_yaw, "face": o.face_visible,
+    no_hips = vis.copy()
+    no_hips[GROUPS["hips"]] = False
+    torso, neck = shoulders(pose.kp, vis), shoulders(pose.kp, no_hips)
+    return {"head_yaw": o.head_yaw, "torso_yaw": o.torso_yaw,
+            "over_torso": torso.ratio if torso is not None and torso.hips else None,
+            "over_neck": None if neck is None else neck.ratio,
+            "face": o.face_visible,
             "fingers_left": hands.fingers["left_hand"],
             "fingers_right": hands.fingers["right_hand"],
             "hands_apart": hands.apart, "wrist_ratio": hands.swap}
@@ -371,21 +420,38 @@ def measurements(pose: Pose) -> dict[str, float | None]:
 def _table(rows: dict[str, Pose]) -> str:
     """A markdown table of :func:`measurements`."""
     def fmt(v: float | None, spec: str, unit: str = "") -> str:
-        return "-" if v is None else format(v, spec) + unit
+        return "-" if v is None else format(round(v) if unit else v, spec) + unit
 
-    lines = ["| person | head yaw | torso yaw | face seen | fingers L/R | hands apart "
-             "| wrist ratio |", "|---|---|---|---|---|---|---|"]
+    lines = ["| person | head yaw | torso yaw | shoulders / torso | shoulders / neck "
+             "| face seen | fingers L/R | hands apart | wrist ratio |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for name, pose in rows.items():
         m = measurements(pose)
         lines.append(f"| {name} | {fmt(m['head_yaw'], '+.0f', '°')} "
-                     f"| {fmt(m['torso_yaw'], '.0f', '°')}"
+                     f"| {fmt(m['torso_yaw'], '.0f', '°')} | {fmt(m['over_torso'], '.2f')} "
+                     f"| {fmt(m['over_neck'], '.2f')}"
                      f" | {m['face']:.0%} | {m['fingers_left']}/{m['fingers_right']} "
                      f"| {fmt(m['hands_apart'], '.2f')} | {fmt(m['wrist_ratio'], '.2f')} |")
     return "\n".join(lines)
 
 
+def _exposure_table(coco_dir: Path) -> str:
+    """A markdown table of :func:`~app.guidance.exposure_stats` of each photo as it is,
+    :func:`darkened` and :func:`brightened`."""
+    lines = ["| photo | as taken (mean, dark, clipped) | darkened | brightened |",
+             "|---|---|---|---|"]
+    for path in sorted({*image_files(coco_dir).values()}):
+        image = cv2.imread(str(path))
+        cells = [" / ".join(f"{v:.2f}" for v in exposure_stats(im))
+                 for im in (image, darkened(image), brightened(image))]
+        lines.append(f"| {path.name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str]) -> int:
-    """Print the measurements of the real people and of the synthetic one."""
+    """Print the measurements of the people as labelled, of the people facing the camera
+    placed in a 16:9 frame for their kind of shot in the situations about facing, and the
+    exposure of the photos."""
     from tests.realdata import Missing, resolve_dir
 
     try:
@@ -393,9 +459,23 @@ def main(argv: list[str]) -> int:
     except Missing as exc:
         print(exc, file=sys.stderr)
         return 1
+    people = real_people(coco_dir)
     rows = {"synthetic": Pose(canonical())}
-    rows.update({str(i): p for i, p in real_people(coco_dir).items()})
-    print(_table(rows))
+    rows.update({str(i): p for i, p in people.items()})
+    print(_table(rows), end="\n\n")
+    situations = {f"leaning {LEAN:.0f}°": lambda p: p.leaning(LEAN),
+                  f"head tilted {TILT:.0f}°": lambda p: p.head_tilted(TILT),
+                  f"head turned to {THREE_QUARTER:+.0f}°": lambda p: turn_head_to(p, THREE_QUARTER),
+                  f"head turned to {-THREE_QUARTER:+.0f}°":
+                      lambda p: turn_head_to(p, -THREE_QUARTER),
+                  "back turned": Pose.back_turned}
+    shape = (720, 1280, 3)
+    print(_table({f"{name} ({profile.name}), {what}":
+                  place(change(pose), profile, shape).seen_in(shape)
+                  for name, (pose, profile) in facing_people(people).items()
+                  for what, change in {"as it is": lambda p: p, **situations}.items()}),
+          end="\n\n")
+    print(_exposure_table(coco_dir))
     return 0
 
 

@@ -34,25 +34,25 @@ from engines.smoothing import KeypointSmoother
 from tests.conftest import need_dir
 from tests.guidance_people import (
     CFG,
+    LEAN,
+    THREE_QUARTER,
+    TILT,
     Pose,
+    brightened,
     canonical,
+    darkened,
+    facing_437295,
     frame,
     image_files,
-    measurements,
     place,
     real_people,
+    turn_head_to,
 )
 
 FPS = 30.0
 SHAPES = {"16:9": (720, 1280, 3), "9:16": (1280, 720, 3)}
 BOTH = tuple(SHAPES)
 People = dict[int, Pose]
-
-
-def _facing_437295(people: People) -> Pose:
-    """437295 with the head turned from its labelled three-quarter to the camera."""
-    pose = people[437295]
-    return pose.head_turned(-measurements(pose)["head_yaw"], hide=False)
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,7 @@ _FILLS_9_16 = {
 #: The well-framed people every situation starts from.
 SUBJECTS = (
     Subject("synthetic", FULL_BODY, BOTH, lambda _: Pose(canonical())),
-    Subject("437295-facing", FULL_BODY, ("16:9",), _facing_437295, 437295,
+    Subject("437295-facing", FULL_BODY, ("16:9",), facing_437295, 437295,
             lambda p: p[1724673]),
     Subject("442619", PORTRAIT, BOTH, lambda p: p[442619], 442619, lambda p: p[460541]),
     Subject("230195", PORTRAIT, BOTH, lambda p: p[230195], 230195, lambda p: p[1724673],
@@ -126,11 +126,6 @@ def _scene_image(subject: Subject, shape: tuple[int, ...]) -> np.ndarray:
     return np.broadcast_to(ramp, (h, w, 3)).astype(np.uint8)
 
 
-def _turn_head_to(pose: Pose, degrees: float) -> Pose:
-    """The head turned until it measures ``degrees`` (from where it is)."""
-    return pose.head_turned(degrees - measurements(pose)["head_yaw"])
-
-
 def _bottom_cut(p: Profile) -> dict:
     """Placement that ends the profile's extent 10 % below the frame."""
     return {"room": 1.1 - sum(p.size_range) / 2}
@@ -144,10 +139,10 @@ BOTTOM = {"feet": "feet", "hips": "hips", "shoulders": "shoulders"}
 SITUATIONS: dict[str, tuple[Callable[[Pose], Pose], Callable[[Profile], dict], Expect | None]] = {
     "well framed": (lambda p: p, lambda _: {}, None),
     "mirrored person": (Pose.mirrored, lambda _: {}, None),
-    "leaning left": (lambda p: p.leaning(-20), lambda _: {}, None),
-    "leaning right": (lambda p: p.leaning(20), lambda _: {}, None),
-    "head tilted left": (lambda p: p.head_tilted(-20), lambda _: {}, None),
-    "head tilted right": (lambda p: p.head_tilted(20), lambda _: {}, None),
+    "leaning left": (lambda p: p.leaning(-LEAN), lambda _: {}, None),
+    "leaning right": (lambda p: p.leaning(LEAN), lambda _: {}, None),
+    "head tilted left": (lambda p: p.head_tilted(-TILT), lambda _: {}, None),
+    "head tilted right": (lambda p: p.head_tilted(TILT), lambda _: {}, None),
     "off-centre right": (lambda p: p, lambda _: {"cx": 0.7},
                          Expect("centre", Direction.LEFT, "Move a little to your right")),
     "off-centre left": (lambda p: p, lambda _: {"cx": 0.3},
@@ -168,9 +163,9 @@ SITUATIONS: dict[str, tuple[Callable[[Pose], Pose], Callable[[Profile], dict], E
     "mirrored person back turned": (lambda p: p.mirrored().back_turned(), lambda _: {},
                                     Expect("facing", Direction.NONE,
                                            "Turn around to face the camera")),
-    "head turned left": (lambda p: _turn_head_to(p, 50), lambda _: {},
+    "head turned left": (lambda p: turn_head_to(p, THREE_QUARTER), lambda _: {},
                          Expect("facing", Direction.NONE, "Turn your head towards the camera")),
-    "head turned right": (lambda p: _turn_head_to(p, -50), lambda _: {},
+    "head turned right": (lambda p: turn_head_to(p, -THREE_QUARTER), lambda _: {},
                           Expect("facing", Direction.NONE,
                                  "Turn your head towards the camera")),
     "hands hidden": (lambda p: p.hide("left_hand", "right_hand"), lambda _: {},
@@ -265,17 +260,15 @@ def test_exposure_nobody_two_people(subject: Subject, shape_name: str, request) 
     shape = SHAPES[shape_name]
     profile = subject.profile
     placed = place(pose, profile, shape)
-    image = _scene_image(subject, shape).astype(np.float32)
-    dark = (image * 0.15).astype(np.uint8)
-    bright = (255 - (255 - image) * 0.15).astype(np.uint8)
-    _expect_shown(Guide(profile), Scene(frame(placed, shape=shape), shape, dark),
+    image = _scene_image(subject, shape)
+    _expect_shown(Guide(profile), Scene(frame(placed, shape=shape), shape, darkened(image)),
                   Expect("exposure", Direction.NONE, "It's too dark"))
-    _expect_shown(Guide(profile), Scene(frame(placed, shape=shape), shape, bright),
+    _expect_shown(Guide(profile), Scene(frame(placed, shape=shape), shape, brightened(image)),
                   Expect("exposure", Direction.NONE, "It's too bright"))
-    _expect_shown(Guide(profile), Scene(frame(shape=shape), shape, image.astype(np.uint8)),
+    _expect_shown(Guide(profile), Scene(frame(shape=shape), shape, image),
                   Expect("person", Direction.NONE, "Step into the frame"))
     other = place(subject.other(people), FULL_BODY, shape, size=0.4, cx=0.12)
-    scene = Scene(frame(other, placed, ids=[5, 1], shape=shape), shape, image.astype(np.uint8))
+    scene = Scene(frame(other, placed, ids=[5, 1], shape=shape), shape, image)
     _expect_shown(Guide(profile), scene,
                   Expect("single", Direction.NONE, "Only one person in the frame, please"))
 

@@ -75,32 +75,51 @@ def head_yaw(kp: np.ndarray, vis: np.ndarray) -> float | None:
     return None
 
 
-def torso_yaw(kp: np.ndarray, vis: np.ndarray, frontal_torso: float,
-              frontal_neck: float) -> float | None:
-    """Torso yaw (degrees, 0-180) from the shoulders' width against the torso's height
-    (``frontal_torso`` is the frontal width / height), else against the head level's
-    distance from the shoulder line (``frontal_neck``); over 90 when the shoulders are in
-    reversed order."""
+@dataclass(frozen=True)
+class Shoulders:
+    """The shoulders' width over the torso's height (``hips``: shoulder to hip midpoints;
+    else the head level's distance from the shoulder line), and whether they are in the
+    order of a person facing the camera (``front``)."""
+
+    ratio: float
+    hips: bool
+    front: bool
+
+
+def shoulders(kp: np.ndarray, vis: np.ndarray) -> Shoulders | None:
+    """The :class:`Shoulders` of one person (None without both shoulders and a height)."""
     if not vis[[L_SHOULDER, R_SHOULDER]].all():
         return None
     across = kp[L_SHOULDER] - kp[R_SHOULDER]  # the person's right to left shoulder
     mid = (kp[L_SHOULDER] + kp[R_SHOULDER]) / 2
     width = float(np.linalg.norm(across))
     level = head_level(kp, vis)
-    if vis[[L_HIP, R_HIP]].all():
+    hips = bool(vis[[L_HIP, R_HIP]].all())
+    if hips:
         down = (kp[L_HIP] + kp[R_HIP]) / 2 - mid
-        height, frontal = float(np.linalg.norm(down)), frontal_torso
+        height = float(np.linalg.norm(down))
     elif level is not None and width > 1e-6:
         down = mid - level
         height = abs(float(across[0] * down[1] - across[1] * down[0])) / width
-        frontal = frontal_neck
     else:
         return None
     if height < 1e-6:
         return None
-    yaw = math.degrees(math.acos(min(width / height / frontal, 1.0)))
     right = np.array([down[1], -down[0]])  # the image right of a person facing the camera
-    return 180.0 - yaw if float(np.dot(across, right)) < 0 else yaw
+    return Shoulders(width / height, hips, float(np.dot(across, right)) >= 0)
+
+
+def torso_yaw(kp: np.ndarray, vis: np.ndarray, frontal_torso: float,
+              frontal_neck: float) -> float | None:
+    """Torso yaw (degrees, 0-180): ``arccos(ratio / frontal)`` of the :func:`shoulders`
+    (``frontal_torso`` or ``frontal_neck`` is the ratio square to the camera), over 90 when
+    the shoulders are in reversed order."""
+    s = shoulders(kp, vis)
+    if s is None:
+        return None
+    frontal = frontal_torso if s.hips else frontal_neck
+    yaw = math.degrees(math.acos(min(s.ratio / frontal, 1.0)))
+    return yaw if s.front else 180.0 - yaw
 
 
 def orientation(kp: np.ndarray, vis: np.ndarray, frontal_torso: float,

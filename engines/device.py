@@ -1,8 +1,8 @@
 """Find out, without crashing, whether an NVIDIA GPU is usable from this process, and what the
 driver says about it.
 
-TensorRT and pycuda can abort the interpreter when no driver or device exists, so every GPU
-code path asks here first. The check talks to the CUDA driver library through ctypes and
+TensorRT and the CUDA bindings can abort the interpreter when no driver or device exists, so
+every GPU code path asks here first. The check talks to the CUDA driver library through ctypes and
 treats any failure (no library, no device, driver error) as "no GPU", keeping the reason.
 
 The driver library is ``nvcuda.dll`` on Windows (in System32, installed with the display

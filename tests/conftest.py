@@ -71,10 +71,11 @@ def _keep_sigchld():
     signal.signal(signal.SIGCHLD, before)
 
 
-@pytest.fixture
-def fake(monkeypatch) -> fake_trt.FakeGpu:
-    """A fake TensorRT 10 and pycuda on a fake GTX 1660 Ti, for this test only (tests/fake_trt)."""
-    return fake_trt.install(monkeypatch)
+@pytest.fixture(params=fake_trt.LAYERS)
+def fake(monkeypatch, request) -> fake_trt.FakeGpu:
+    """A fake TensorRT 10 on a fake GTX 1660 Ti, for this test only (tests/fake_trt), once
+    with each CUDA binding the runtime can use: pycuda and cuda-python."""
+    return fake_trt.install(monkeypatch, layer=request.param)
 
 
 @pytest.fixture(scope="session")

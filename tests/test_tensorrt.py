@@ -7,6 +7,7 @@ backend. The no-GPU tests run the real code path of this machine (no CUDA, no Te
 from __future__ import annotations
 
 import importlib.util
+import sys
 
 import numpy as np
 import onnx
@@ -154,17 +155,18 @@ def test_submit_queues_on_the_engine_stream_and_result_waits_for_that_job(fake, 
     ort = OnnxRuntimeBackend(pose_onnx, device="cpu")
     first, second = pose_input(2, 1), pose_input(3, 2)
     job = pose.submit({"input": first})
-    assert pose.stream.pending > 0  # copies and engine queued, nothing ran
+    queue = fake.cuda.stream_by_handle(pose.stream.handle)  # the fake device's own stream
+    assert queue.pending > 0  # copies and engine queued, nothing ran
     det_job = det.submit({"images": np.zeros((1, 3, 64, 64), np.float32)})
     assert det_job.result()["output"].shape == (1, 84, 85)
-    assert pose.stream.pending > 0  # waiting for the detector left the pose stream alone
+    assert queue.pending > 0  # waiting for the detector left the pose stream alone
     next_job = pose.submit({"input": second})  # finishes the first: the buffers are shared
     np.testing.assert_allclose(job.result()["simcc_x"], ort({"input": first})["simcc_x"],
                                rtol=1e-5, atol=1e-4)
     np.testing.assert_allclose(next_job.result()["simcc_y"], ort({"input": second})["simcc_y"],
                                rtol=1e-5, atol=1e-4)
     assert job.elapsed_ms == next_job.elapsed_ms == pytest.approx(fake_cuda.STATE.kernel_ms)
-    assert pose.stream.pending == 0
+    assert queue.pending == 0
 
 
 def test_stages_run_on_engines_and_split_batches(fake, pose_onnx, det_onnx, tmp_path, rng):
@@ -414,15 +416,78 @@ def test_build_cli_through_the_fake(fake, cli_commands, pose_onnx, tmp_path, cap
     assert cli.main(["build", "--onnx", str(tmp_path / "none.onnx"), "--output", "x"]) == 2
 
 
+# -- the CUDA layers -------------------------------------------------------------------
+
+
+def test_the_runtime_takes_pycuda_where_it_is_installed_else_cuda_python(fake):
+    from engines.trt.cuda_python import CudaPythonDriver
+    from engines.trt.runtime import import_cuda
+
+    layer = import_cuda()
+    if fake.layer == "pycuda":
+        assert layer is fake.cuda
+    else:
+        assert isinstance(layer, CudaPythonDriver)
+
+
+def test_without_a_cuda_binding_the_line_says_what_to_install(monkeypatch):
+    from engines.trt.runtime import import_cuda
+
+    monkeypatch.setattr(device, "has_cuda", lambda: True)
+    for name in ("pycuda", "pycuda.driver", "cuda", "cuda.bindings"):
+        monkeypatch.setitem(sys.modules, name, None)
+    with pytest.raises(UserError, match=r"no CUDA binding for Python: pip install -e \.\[trt\] "
+                                        r"\(cuda-python"):
+        import_cuda()
+
+
+def test_cuda_python_layer_keeps_pycudas_semantics(monkeypatch):
+    """The driver API's returned errors become exceptions with their names; the primary
+    context is retained and released; pinned memory is what async copies need."""
+    from engines.trt.cuda_python import CudaError
+    from engines.trt.runtime import CudaContext, import_cuda
+
+    fake = fake_trt.install(monkeypatch, layer="cuda-python")
+    cuda = import_cuda()
+    with pytest.raises(CudaError, match="cuMemAlloc failed: CUDA_ERROR_INVALID_CONTEXT"):
+        cuda.mem_alloc(64)  # no context pushed yet
+    context = CudaContext(cuda)
+    assert context.gpu.describe() == "NVIDIA GeForce GTX 1660 Ti (compute 7.5)"
+    with context:
+        device_buffer, stream = cuda.mem_alloc(64), cuda.Stream()
+        host = cuda.pagelocked_empty((4, 4), np.float32)
+        host[:] = np.arange(16, dtype=np.float32).reshape(4, 4)
+        start, end = cuda.Event().record(stream), None
+        cuda.memcpy_htod_async(device_buffer, host, stream)
+        back = cuda.pagelocked_empty((4, 4), np.float32)
+        cuda.memcpy_dtoh_async(back, device_buffer, stream)
+        end = cuda.Event().record(stream)
+        with pytest.raises(CudaError, match="CUDA_ERROR_INVALID_VALUE"):
+            cuda.memcpy_htod_async(device_buffer, np.zeros(16, np.float32), stream)  # pageable
+        assert not np.array_equal(back, host)  # queued, not run
+        end.synchronize()
+        np.testing.assert_array_equal(back, host)
+        assert start.time_till(end) == 0.0  # no kernel ran between them
+        device_buffer.free()
+        with pytest.raises(CudaError, match="cuMemFree failed"):
+            device_buffer.free()
+    context.close()
+    with pytest.raises(CudaError, match="cuCtxPushCurrent failed"):
+        context.__enter__()  # released: the context is gone
+    assert not fake.cuda.STATE.allocations
+
+
 # -- a real GPU ------------------------------------------------------------------------
 
 def _real_tensorrt() -> bool:
     if not device.has_cuda():
         return False
     try:
-        import pycuda.driver  # noqa: F401
         import tensorrt  # noqa: F401
-    except ImportError:
+
+        from engines.trt.runtime import import_cuda
+        import_cuda()
+    except (ImportError, UserError):
         return False
     return True
 

@@ -15,7 +15,7 @@ DWPose/RTMPose/RTMW ONNX model.
 The engine file starts with a small JSON header (model kind, input size, normalisation,
 precision, TensorRT version, GPU, source ONNX + sha256); an engine built by another TensorRT
 or for another GPU is rebuilt from that ONNX when it is loaded. Needs an NVIDIA GPU and
-TensorRT 10 or 11 with pycuda: pip install -e .[trt]
+TensorRT 10 or 11 with cuda-python (or pycuda): pip install -e .[trt]
 TensorRT 11 builds FP16 from an FP16 copy of the ONNX (strong typing); INT8 calibration
 needs TensorRT 10."""
 
@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     from engines.trt.runtime import import_cuda, import_tensorrt
 
     check_onnx(args.onnx)
-    import_tensorrt()  # say what is missing (GPU, tensorrt, pycuda) before any work
+    import_tensorrt()  # say what is missing (GPU, tensorrt, a CUDA binding) before any work
     import_cuda()
     if args.det is not None:
         check_onnx(args.det, "--det")

@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     from engines.trt.runtime import import_cuda, import_tensorrt
 
     check_onnx(args.onnx)
-    import_tensorrt()  # say what is missing (GPU, tensorrt, pycuda) before any work
+    import_tensorrt()  # say what is missing (GPU, tensorrt, a CUDA binding) before any work
     import_cuda()
     find_boxes = None
     if args.det is not None:

@@ -2,7 +2,7 @@
 
 The rule (measured; docs/performance.md has the numbers):
 
-1. An NVIDIA GPU and TensorRT installed (with pycuda): ``tensorrt`` at FP16.
+1. An NVIDIA GPU and TensorRT installed (with cuda-python or pycuda): ``tensorrt`` at FP16.
 2. Otherwise the CPU. With OpenVINO installed and native BF16 arithmetic in the CPU's flags
    (``avx512_bf16`` or ``amx_bf16``): ``openvino`` at BF16 (models alone, against ONNX
    Runtime FP32: 2.2-3.1x on a 2-core AMX Xeon, 1.46-1.75x on an AVX-512 BF16 EPYC; also
@@ -31,7 +31,10 @@ from ..errors import UserError
 
 
 def installed(package: str) -> bool:
-    return importlib.util.find_spec(package) is not None
+    try:
+        return importlib.util.find_spec(package) is not None
+    except ModuleNotFoundError:  # a dotted name whose parent package is missing
+        return False
 
 
 @dataclass(frozen=True)
@@ -82,7 +85,7 @@ def choose_backend(requested: str = "auto", device: str = "auto", precision: str
                 device == "cuda" or (_torch_cuda() if requested == "torch" else ort_cuda())))
         return BackendChoice(requested, device, precision, "asked for (--backend)", on_gpu, cpu)
     if device != "cpu" and gpu():
-        if have("tensorrt") and have("pycuda"):
+        if have("tensorrt") and (have("cuda.bindings") or have("pycuda")):
             return BackendChoice("tensorrt", "cuda", _gpu_precision(precision),
                                  "NVIDIA GPU with TensorRT", True, cpu)
         if ort_cuda():

@@ -1,7 +1,11 @@
-"""Import TensorRT / pycuda safely and hold the GPU's primary CUDA context.
+"""Import TensorRT and a CUDA binding safely, and hold the GPU's primary CUDA context.
 
 Order matters: ask the driver (through ctypes) whether a CUDA device exists before importing
-``tensorrt`` or ``pycuda``; without one they can abort the interpreter instead of raising.
+``tensorrt`` or a CUDA binding; without one they can abort the interpreter instead of raising.
+
+The CUDA binding (device memory, streams, events) is pycuda where it is installed, else
+NVIDIA's cuda-python (``engines.trt.cuda_python``, the ``trt`` extra's: wheels for Windows and
+Linux, where pycuda must be compiled against the CUDA toolkit).
 """
 from __future__ import annotations
 
@@ -10,10 +14,12 @@ from types import ModuleType
 
 from .. import device
 from ..errors import UserError
+from .cuda_python import CudaPythonDriver
 
 NO_GPU = "TensorRT needs an NVIDIA GPU with CUDA; none found (no CUDA driver or device)"
 NO_TENSORRT = "tensorrt is not installed: pip install -e .[trt]"
-NO_PYCUDA = "pycuda is not installed: pip install -e .[trt]"
+NO_CUDA_BINDING = ("no CUDA binding for Python: pip install -e .[trt] (cuda-python; or "
+                   "pycuda, where it builds)")
 INT8_NEEDS_TRT10 = ("INT8 calibration needs TensorRT 10 (TensorRT {version} removed the "
                     "calibrator and the INT8 builder flag): use --fp16, or build from an ONNX "
                     "model with Q/DQ quantization nodes")
@@ -30,14 +36,19 @@ def import_tensorrt() -> ModuleType:
     return tensorrt
 
 
-def import_cuda() -> ModuleType:
-    """``pycuda.driver``, initialised; ``UserError`` without a GPU or without pycuda."""
+def import_cuda() -> ModuleType | CudaPythonDriver:
+    """``pycuda.driver``, else cuda-python behind the same names, initialised; ``UserError``
+    without a GPU or without either binding."""
     if not device.has_cuda():
         raise UserError(NO_GPU)
     try:
         import pycuda.driver as cuda
     except ImportError:
-        raise UserError(NO_PYCUDA) from None
+        try:
+            from cuda.bindings import driver
+        except ImportError:
+            raise UserError(NO_CUDA_BINDING) from None
+        cuda = CudaPythonDriver(driver)
     cuda.init()
     return cuda
 
@@ -62,8 +73,8 @@ class GpuInfo:
 class CudaContext:
     """The primary CUDA context of one GPU, pushed around every piece of GPU work.
 
-    TensorRT's runtime uses the primary context too, so pycuda buffers, streams and TensorRT
-    share one context. Pushing it per call (``with ctx:``) makes the owner usable from any
+    TensorRT's runtime uses the primary context too, so the binding's buffers, streams and
+    TensorRT share one context. Pushing it per call (``with ctx:``) makes the owner usable from any
     thread, e.g. a GUI's worker thread, not only from the one that loaded the model.
     """
 

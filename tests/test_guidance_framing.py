@@ -6,7 +6,8 @@ annotated people of COCO-WholeBody (../shared, else skipped with the reason):
 
 - 437295, a skier in a lunge with face, hands and feet labelled; in the data the head is
   turned three-quarter (44 degrees), for the situations it is turned to the camera
-  (``head_turned``); too wide for a 9:16 full-body frame;
+  (``head_turned``); 16:9 only: across 90 % of a 9:16 frame's width the lunge leaves it
+  61 % of the height, at the edge of the full-body range;
 - 442619, a skier facing the camera (no left hand labelled) and 230195, a seated man facing
   the camera, both in head-and-shoulders (portrait) frames;
 - as labelled: 437295 three-quarter, 442619 without its left hand, the backs of a batter

@@ -97,9 +97,10 @@ class WholeBody:
     def describe(self) -> str:
         """The models and how they run, for start-up lines."""
         det, pose = self.detector.backend, self.pose.backend
+        warnings = sorted({b.fallback for b in (det, pose) if b.fallback})
         return (f"detector {det.path.name} ({self.detector.describe()}; {det.name} "
                 f"{det.precision}), pose {pose.path.name} ({self.pose.describe()}; {pose.name} "
-                f"{pose.precision})")
+                f"{pose.precision})" + "".join(f"; WARNING: {w}" for w in warnings))
 
     def __call__(self, image: np.ndarray) -> FrameResult:
         timer = StageTimer()

@@ -165,3 +165,69 @@ def test_macos_asks_sysctl_for_the_name(monkeypatch):
     assert cpu._name() == "Apple M3 Pro"
     monkeypatch.setattr(cpu, "_macos_name", lambda: (_ for _ in ()).throw(OSError("no sysctl")))
     assert cpu._name()  # falls back to the machine type
+
+
+# ------------------------------------------------- ONNX Runtime's providers, as they load
+
+
+@pytest.fixture
+def pose_model(tmp_path_factory):
+    from tests.onnx_models import make_pose_onnx
+
+    return make_pose_onnx(tmp_path_factory.mktemp("ort") / "pose.onnx", (48, 64))
+
+
+#: ONNX Runtime's own warning when a listed provider is not there (what these tests pose).
+quiet_fallback = pytest.mark.filterwarnings("ignore:Specified provider")
+
+
+def claim_provider(monkeypatch, provider: str) -> None:
+    """This ONNX Runtime (a CPU build) says it has ``provider``, and a GPU is there: the
+    session then falls back to the CPU as a broken CUDA install makes it do."""
+    import onnxruntime
+
+    real = onnxruntime.get_available_providers()
+    monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: [provider, *real])
+    monkeypatch.setattr(device, "has_cuda", lambda: True)
+
+
+@quiet_fallback
+def test_a_cuda_provider_that_does_not_load_is_said_at_start_up(monkeypatch, pose_model):
+    from engines.backends.onnxruntime import OnnxRuntimeBackend
+    from engines.errors import ModelError
+
+    claim_provider(monkeypatch, "CUDAExecutionProvider")
+    backend = OnnxRuntimeBackend(pose_model, device="auto")
+    assert backend.providers == ["CPUExecutionProvider"]
+    assert backend.fallback.startswith("ONNX Runtime's CUDA provider did not load")
+    with pytest.raises(ModelError, match="CUDA provider did not load"):
+        OnnxRuntimeBackend(pose_model, device="cuda")
+
+
+@quiet_fallback
+def test_the_start_up_line_carries_the_fallback(monkeypatch, pose_model, tmp_path):
+    from engines.pipeline import build_pipeline
+    from tests.onnx_models import make_detector_onnx
+
+    claim_provider(monkeypatch, "CUDAExecutionProvider")
+    det = make_detector_onnx(tmp_path / "det.onnx", 64, [(8, 4, 40, 60, 0.9)])
+    line = build_pipeline(str(det), str(pose_model), backend="onnxruntime").describe()
+    assert line.count("WARNING: ONNX Runtime's CUDA provider did not load") == 1
+
+
+@quiet_fallback
+def test_coreml_is_asked_for_by_name(monkeypatch, pose_model):
+    from engines.backends.auto import choose_backend
+    from engines.backends.onnxruntime import OnnxRuntimeBackend
+    from engines.errors import ModelError
+
+    choice = choose_backend("auto", device="coreml", gpu=lambda: False)
+    assert (choice.name, choice.device) == ("onnxruntime", "coreml")
+    import onnxruntime
+
+    if "CoreMLExecutionProvider" not in onnxruntime.get_available_providers():
+        with pytest.raises(ModelError, match="no CoreML provider"):
+            OnnxRuntimeBackend(pose_model, device="coreml")
+    claim_provider(monkeypatch, "CoreMLExecutionProvider")
+    with pytest.raises(ModelError, match="CoreML provider did not load"):
+        OnnxRuntimeBackend(pose_model, device="coreml")

@@ -42,9 +42,10 @@ def add_pipeline_args(parser: argparse.ArgumentParser) -> None:
                               "OpenVINO BF16 on a CPU with BF16 (AVX-512 BF16, AMX), else ONNX "
                               "Runtime; start-up prints the choice and why (default: "
                               "%(default)s)")
-    runtime.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+    runtime.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "coreml"),
                          help="ONNX Runtime / torch device; auto = CUDA when the runtime sees a "
-                              "GPU, else CPU (default: %(default)s)")
+                              "GPU, else CPU; coreml = Apple's CoreML through ONNX Runtime "
+                              "(macOS) (default: %(default)s)")
     runtime.add_argument("--precision", default="auto",
                          choices=("auto", "fp16", "fp32", "bf16", "int8"),
                          help="torch: auto = FP16 on CUDA, FP32 on the CPU; tensorrt: the "

@@ -81,10 +81,13 @@ def choose_backend(requested: str = "auto", device: str = "auto", precision: str
     ort_cuda = ort_cuda or _ort_cuda
     if requested != "auto":
         on_gpu = requested == "tensorrt" or (
-            requested in ("onnxruntime", "torch") and device != "cpu" and gpu() and (
-                device == "cuda" or (_torch_cuda() if requested == "torch" else ort_cuda())))
+            requested in ("onnxruntime", "torch") and device in ("auto", "cuda") and gpu()
+            and (device == "cuda" or (_torch_cuda() if requested == "torch" else ort_cuda())))
         return BackendChoice(requested, device, precision, "asked for (--backend)", on_gpu, cpu)
-    if device != "cpu" and gpu():
+    if device == "coreml":
+        return BackendChoice("onnxruntime", "coreml", _file_precision(precision),
+                             "--device coreml: ONNX Runtime's CoreML provider", False, cpu)
+    if device in ("auto", "cuda") and gpu():
         if have("tensorrt") and (have("cuda.bindings") or have("pycuda")):
             return BackendChoice("tensorrt", "cuda", _gpu_precision(precision),
                                  "NVIDIA GPU with TensorRT", True, cpu)

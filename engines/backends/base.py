@@ -131,6 +131,10 @@ class Backend(ABC):
         dtype = np.dtype(self.inputs[0].dtype) if self.inputs else np.dtype(np.float32)
         return "fp16" if dtype == np.float16 else "fp32"
 
+    #: Why the model runs on a device other than the one asked for ("" when it does not): a
+    #: provider that failed to load and left ONNX Runtime on the CPU. Start-up lines show it.
+    fallback: str = ""
+
     @property
     def on_gpu(self) -> bool:
         """Whether the model runs on a GPU: a job's ``elapsed_ms`` is then GPU time. Only GPU

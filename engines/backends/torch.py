@@ -46,7 +46,7 @@ CheckpointLoader = Callable[[Path], "tuple[nn.Module, list[TensorSpec], list[Ten
 
 def _device(name: str) -> torch.device:
     if name not in ("auto", "cuda", "cpu") and not name.startswith("cuda:"):
-        raise UserError(f"device {name!r}: choose auto, cuda, cuda:N or cpu")
+        raise UserError(f"device {name!r}: the torch backend runs on auto, cuda, cuda:N or cpu")
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():

@@ -108,8 +108,7 @@ def cuda_driver() -> CudaDriver:
     try:
         lib = load_library(name)
     except OSError:
-        return CudaDriver(name, problem=f"no NVIDIA driver ({name} not found): install the "
-                                        "driver of your NVIDIA GPU")
+        return CudaDriver(name, problem=f"no NVIDIA driver ({name} not found)")
     try:
         version = ctypes.c_int(0)
         if lib.cuDriverGetVersion(ctypes.byref(version)) != 0:

@@ -381,3 +381,14 @@ def test_unavailable_backends_are_greyed_out(qtbot, open_window, fake_models, mo
     enabled = {combo.itemData(i): combo.model().item(i).isEnabled() for i in range(combo.count())}
     assert enabled == {"auto": True, "onnxruntime": True, "no_such_runtime": False}
     assert "not installed" in combo.itemText(combo.findData("no_such_runtime"))
+
+
+def test_help_about_shows_the_doctor_report(qtbot, open_window, fake_models):
+    """Help > About: the same report as 'dwpose doctor', ready to copy."""
+    window = open_window({"det": fake_models["det"], "pose": fake_models["pose"]})
+    dialog = window.show_about()
+    qtbot.waitUntil(lambda: dialog.copy.isEnabled(), timeout=WAIT_MS)
+    lines = dialog.text.toPlainText().splitlines()
+    assert [line.split()[0] for line in lines[:3]] == ["system", "cpu", "gpu"]
+    assert any(line.startswith("auto ") for line in lines)
+    dialog.close()

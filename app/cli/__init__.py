@@ -23,7 +23,7 @@ from .signals import EXIT_CODES, Terminated, terminate_as_interrupt
 
 #: Subcommand modules, in the order ``dwpose --help`` lists them.
 SUBCOMMANDS = ("predict", "bench", "fetch", "build", "calibrate", "prepare", "train", "transfer",
-               "export", "eval", "distill", "quantize")
+               "export", "eval", "distill", "quantize", "doctor")
 
 
 def build_parser() -> argparse.ArgumentParser:

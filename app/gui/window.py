@@ -34,6 +34,7 @@ from engines.hub import RELEASES, cached_path, resolve_model
 from engines.overlap import FrameRunner
 from engines.sources import FrameSource
 
+from .about import AboutDialog
 from .capture import CaptureWriter
 from .dialogs import MODEL_FILTER, ModelDialog
 from .models import (
@@ -164,6 +165,17 @@ class MainWindow(QMainWindow):
         app_menu.addActions([self.capture_action, quit_action])
         view_menu = self.menuBar().addMenu("&View")
         view_menu.addActions([self.mirror_action, self.overlay_action, self.fullscreen_action])
+        help_menu = self.menuBar().addMenu("&Help")
+        help_menu.addAction(action("&About and system report", QKeySequence.HelpContents,
+                                   lambda: self.show_about()))
+
+    def show_about(self) -> AboutDialog:
+        """Help > About: the version and what this machine can run (``dwpose doctor``)."""
+        streaming = self.settings.source_kind == "camera" and self._source_state[1]
+        dialog = AboutDialog(self, {self.settings.camera} if streaming else ())
+        dialog.setAttribute(Qt.WA_DeleteOnClose)
+        dialog.show()
+        return dialog
 
     def _panel_toggle(self, name: str) -> Callable[[bool], None]:
         """A slot that sets the panel's checkbox ``name`` (which then applies the setting)."""

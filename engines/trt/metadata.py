@@ -109,6 +109,20 @@ def unpack_engine(data: bytes, path: str | Path) -> tuple[EngineMetadata | None,
     return meta, plan
 
 
+def read_metadata(path: str | Path) -> EngineMetadata | None:
+    """The header of the engine file ``path`` without reading its plan (None for a bare
+    plan); ``ModelError`` for a damaged header."""
+    with open(path, "rb") as f:
+        head = f.read(_PREFIX)
+        if not head.startswith(MAGIC):
+            return None
+        if len(head) < _PREFIX:
+            raise ModelError(f"{path}: damaged or truncated engine file (header cut short)")
+        (length,) = _LENGTH.unpack_from(head, len(MAGIC))
+        data = head + f.read(min(length, _MAX_HEADER)) + f.read(1)  # and the plan's first byte
+    return unpack_engine(data, path)[0]
+
+
 def write_engine(path: str | Path, meta: EngineMetadata, plan: bytes) -> Path:
     """Write atomically: a half-written engine never replaces a good one."""
     return write_file(path, pack_engine(meta, plan), "TensorRT engine")

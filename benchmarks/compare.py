@@ -137,7 +137,7 @@ def ensure_venv(venv: Path) -> Path:
     import onnxruntime
     import openvino
 
-    python = venv / "bin" / "python"
+    python = venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
     ov_version = openvino.__version__.split("-")[0]
     wanted = (f"onnxruntime=={onnxruntime.__version__}", f"openvino=={ov_version}")
     check = ("import importlib.metadata as m, rtmlib, mediapipe, openvino; "
@@ -271,13 +271,14 @@ def machine() -> dict:
     import cv2
     import onnxruntime
 
+    from benchmarks.peers.harness import load_average
     from engines.cpu import cpu_info
 
     cpu = cpu_info()
     info = {"cpu": cpu.name, "isa": cpu.features(), "cores": cpu.cores,
             "python": platform.python_version(), "numpy": np.__version__,
             "opencv": cv2.__version__, "onnxruntime": onnxruntime.__version__,
-            "load_avg": os.getloadavg()[0]}
+            "load_avg": load_average()}
     try:
         import openvino
 
@@ -290,8 +291,9 @@ def machine() -> dict:
 def format_machine(info: dict, command: str = "") -> str:
     versions = ", ".join(f"{k} {info[k]}" for k in ("python", "numpy", "opencv", "onnxruntime",
                                                       "openvino", "rtmlib") if k in info)
+    load = info["load_avg"]
     text = (f"CPU {info['cpu']}, {info['cores']} cores, {info['isa']}; {versions}; load "
-            f"average {info['load_avg']:.1f} at the start")
+            f"average {'n/a' if load is None else f'{load:.1f}'} at the start")
     return text + (f"\ncommand: {command}" if command else "")
 
 

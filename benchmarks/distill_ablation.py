@@ -22,7 +22,6 @@ or two takes them past the mean-pose plateau, still far from converged.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import platform
@@ -37,6 +36,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from app.cli import main as dwpose  # noqa: E402
+from benchmarks.peers.harness import load_average  # noqa: E402
+from engines.cpu import cpu_info  # noqa: E402
+from engines.files import write_file  # noqa: E402
 from engines.skeleton import NUM_KEYPOINTS, PARTS  # noqa: E402
 from trainer.data import generate  # noqa: E402
 from trainer.evaluation import EVAL_PARTS  # noqa: E402
@@ -165,13 +167,9 @@ def evaluate(validator: Any, checkpoint: Path) -> dict[str, Any]:
 def machine() -> dict[str, Any]:
     import torch
 
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+    cpu = cpu_info()
+    return {"cpu": cpu.name, "features": cpu.features(), "cores": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(),
             "python": platform.python_version(), "torch": torch.__version__,
             "numpy": np.__version__, "platform": platform.platform()}
 
@@ -185,7 +183,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    start, load = time.perf_counter(), os.getloadavg()[0]
+    start, load = time.perf_counter(), load_average()
     out = args.out_dir
     train_ann, train_img, train_persons = synthetic_set(out / "data" / "train",
                                                         args.train_images, args.seed + 1)
@@ -232,18 +230,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "settings": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
         "data": {"train_persons": train_persons, "val_persons": val_persons,
                  "iterations_per_epoch": iters},
-        "machine": {**machine(), "load_average_1min": [round(load, 2),
-                                                       round(os.getloadavg()[0], 2)]},
+        "machine": {**machine(), "load_average_1min": [load, load_average()]},
         "total_minutes": round((time.perf_counter() - start) / 60, 1),
         "rows": rows}
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result, indent=2) + "\n")
+    write_file(args.json, json.dumps(result, indent=2) + "\n", "ablation results")
     print()
     print(format_table(rows))
     m = result["machine"]
     print(f"\n{train_persons} training / {val_persons} validation persons, batch "
           f"{args.batch_size}, {iters} iterations per epoch; {result['total_minutes']} min on "
-          f"{m['cpu']} ({m['cores']} cores, load {m['load_average_1min'][0]} at the start), "
+          f"{m['cpu']} ({m['cores']} cores, {m['features']}, load "
+          f"{m['load_average_1min'][0]} at the start), "
           f"torch {m['torch']}; JSON: {args.json}")
     return result
 

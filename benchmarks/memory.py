@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import signal
 import sys
 import time
@@ -28,7 +27,7 @@ from benchmarks.compare import (  # noqa: E402
     pose_model,
     real_input,
 )
-from benchmarks.peers.harness import looped_frames, rss_mb  # noqa: E402
+from benchmarks.peers.harness import looped_frames, peak_rss_mb, rss_mb  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -87,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     summary = {"video": args.video, "det": args.det, "pose": str(pose), "frames": samples[-1][0],
                "interval": args.interval, "rss_before_models_mb": start_rss,
                "rss_loaded_mb": loaded_rss, "rss_steady_mb": steady,
-               "rss_peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+               "rss_peak_mb": peak_rss_mb(),
                "rss_final_mb": samples[-1][1],
                "growth_mb": samples[-1][1] - steady, "slope_mb_per_1k_frames": slope,
                "samples": samples}

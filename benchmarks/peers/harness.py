@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -87,9 +86,31 @@ def looped_frames(video: str) -> Iterator[np.ndarray]:
 
 
 def rss_mb() -> float:
-    """Current resident set size in MiB (Linux /proc)."""
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    """Current resident set size in MiB (psutil where installed, else Linux's /proc)."""
+    try:
+        import psutil
+    except ImportError:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    return psutil.Process().memory_info().rss / 2**20
+
+
+def peak_rss_mb() -> float:
+    """The largest resident set size so far in MiB: getrusage's ru_maxrss (KiB on Linux,
+    bytes on macOS), psutil's peak working set on Windows."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        import psutil
+
+        return psutil.Process().memory_info().peak_wset / 2**20
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 2**10
+
+
+def load_average() -> float | None:
+    """The 1-minute load average (None on Windows, which has none)."""
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else None
 
 
 def run(step: Step, draw: Callable[[np.ndarray], None] | None, video: str, frames: int,
@@ -128,7 +149,7 @@ def run(step: Step, draw: Callable[[np.ndarray], None] | None, video: str, frame
                        "mean": float(lat.mean())},
         "stages_ms": {s: float(np.mean(v)) for s, v in stages.items()},
         "cores_used": cpu / wall,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": peak_rss_mb(),
         "persons": float(np.mean(persons)), "detector_runs": float(np.mean(detected)),
     }
 

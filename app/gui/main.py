@@ -33,7 +33,8 @@ With no option it opens camera 0 (or the source used last) with the official DWP
 from the 'dwpose fetch' cache; a missing model opens a dialog that downloads it."""
 
 EPILOG = """\
-keys: Space capture, F full screen, M mirror view, O FPS/latency overlay, Esc leave full screen
+keys: Space capture, F full screen, M mirror view, O FPS/latency overlay, Esc leave full screen,
+      F1 about and system report ('dwpose doctor')
 
 Settings persist between runs (--settings FILE uses another file); the options above apply to
 this run only. For processing without a window (files, cameras, servers) use
@@ -42,7 +43,8 @@ this run only. For processing without a window (files, cameras, servers) use
 examples:
   python run_app.py
   python run_app.py --source clip.mp4 --profile upper_body --det yolox_nano
-  QT_QPA_PLATFORM=offscreen python run_app.py --source clip.mp4 --frames 30 --screenshot app.png"""
+  python run_app.py --source clip.mp4 --frames 30 --screenshot app.png
+      (headless: on Linux without a display it runs offscreen by itself)"""
 
 INSTALL_HINT = ('run_app.py: the desktop app needs PyQt5: pip install -e ".[gui]" '
                 "(or run headless: dwpose predict --input 0)")

@@ -455,6 +455,8 @@ def plot(cases: list[dict], path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from engines.files import write_file
+
     args = parse_args(argv)
     if args.from_json:
         report = json.loads(args.from_json.read_text())
@@ -496,7 +498,7 @@ def main(argv: list[str] | None = None) -> int:
               "repeats": args.repeats, "draw": not args.no_draw, "det": Path(args.det).name,
               "cases": cases}
     out = args.json or args.work_dir / "compare.json"
-    out.write_text(json.dumps(report, indent=2))
+    write_file(out, json.dumps(report, indent=2), "comparison")
     print(format_machine(info, command))
     print(format_tables(cases))
     plot(cases, args.plot)

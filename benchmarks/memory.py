@@ -56,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     args.det = args.det or real_input(DEFAULT_DET, "--det YOLOX.onnx")
     check_inputs([args.video], args.det, [args.pose])
     from engines.draw import draw_skeleton
+    from engines.files import write_file
     from engines.pipeline import build_pipeline
 
     args.work_dir.mkdir(parents=True, exist_ok=True)
@@ -94,8 +95,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{samples[-1][1]:.1f} MB: growth {summary['growth_mb']:+.1f} MB over "
           f"{samples[-1][0] - args.warmup} frames ({slope:+.2f} MB per 1000 frames)")
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(summary, indent=2))
+        write_file(args.json, json.dumps(summary, indent=2), "memory report")
     return 0
 
 

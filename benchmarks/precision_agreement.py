@@ -38,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 from engines.cpu import cpu_info  # noqa: E402
 from engines.detectors import Detector, load_detector  # noqa: E402
+from engines.files import write_file  # noqa: E402
 from engines.models import load_model  # noqa: E402
 from engines.pose import RTMPose  # noqa: E402
 from engines.quantize import quantize  # noqa: E402
@@ -222,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         detector = load_detector(str(det_int8 if int8 else args.det), backend, **options)
         report["detector_results"][label] = detector_stats(det_ref, detector, det_images)
     out = args.json or args.work_dir / "agreement.json"
-    out.write_text(json.dumps(report, indent=2))
+    write_file(out, json.dumps(report, indent=2), "agreement report")
     print(format_report(report))
     print(f"wrote {out}")
     return 0

@@ -28,12 +28,28 @@ convert with ``cv2.cvtColor(m, cv2.COLOR_RGB2BGR)`` before ``cv2.imwrite``.
 
 Arithmetic is float64 like the annotator's (its keypoints become float64 when rescaled from the
 model input and the float32 scores follow when concatenated); float32 inputs are upcast exactly.
+
+Beyond the annotator, each a choice that leaves the default drawing untouched:
+
+- ``parts``: the parts left out are not drawn (a body part left out also drops the neck).
+- The canvas (:func:`canvas_size`, :func:`to_canvas`): the map is drawn at the size it is used
+  at, never upscaled. A short side ``N`` sizes it as ControlNet's annotators size their output
+  (the short side scaled to ``N``, then each side rounded to the nearest multiple of 64); the
+  keypoints follow the frame onto the canvas as a resize of the frame moves its pixels.
+- ``stroke="scaled"``: the body sticks' half-width times :func:`stick_scale`, the factor of
+  xinsir's SDXL openpose ControlNet (1 below 500 px on the long side, else
+  ``min(2 + long // 1000, 7)``), as comfyui_controlnet_aux's ``xinsr_stick_scaling`` draws
+  them; joints, hands and face keep their sizes.
+
+:func:`openpose_json` writes the same poses as OpenPose JSON for the editors and ControlNet
+(its docstring gives the rules it follows), in OpenPose's COCO-18 body layout or in BODY_25.
 """
 
 from __future__ import annotations
 
 import colorsys
 import math
+from collections.abc import Iterable
 from typing import Any
 
 import cv2
@@ -43,8 +59,14 @@ from engines import skeleton
 
 __all__ = [
     "OPENPOSE_BODY_NAMES",
+    "BODY25_NAMES",
     "NUM_OPENPOSE_KEYPOINTS",
+    "LAYOUTS",
+    "STROKES",
     "to_openpose",
+    "canvas_size",
+    "to_canvas",
+    "stick_scale",
     "draw_pose_map",
     "openpose_json",
 ]
@@ -64,6 +86,19 @@ OPENPOSE_BODY_NAMES: tuple[str, ...] = (
     "left_hip", "left_knee", "left_ankle",
     "right_eye", "left_eye", "right_ear", "left_ear",
 )  # fmt: skip
+
+#: names of the 25 BODY_25 points, OpenPose's order: COCO-18 with a mid-hip at 8 and six feet
+BODY25_NAMES: tuple[str, ...] = (
+    OPENPOSE_BODY_NAMES[:8] + ("mid_hip",) + OPENPOSE_BODY_NAMES[8:]
+    + tuple(f"{side}_{point}" for side in ("left", "right")
+            for point in ("big_toe", "small_toe", "heel"))
+)
+#: ``openpose_json`` body layouts: OpenPose's COCO-18 (what the editors read) and BODY_25
+LAYOUTS = ("coco18", "body25")
+#: ``draw_pose_map`` stroke modes: the annotator's sizes, or sticks scaled like xinsir's maps
+STROKES = ("fixed", "scaled")
+#: every part (``skeleton.part_mask`` names)
+ALL_PARTS: tuple[str, ...] = tuple(skeleton.PARTS)
 
 BODY = slice(0, 18)
 FOOT = slice(18, 24)
@@ -143,22 +178,70 @@ def _openpose_form(keypoints: np.ndarray, scores: np.ndarray) -> tuple[np.ndarra
     return kpts, scs
 
 
-def draw_pose_map(keypoints: np.ndarray, scores: np.ndarray, height: int, width: int) -> np.ndarray:
+def _part_mask(parts: Iterable[str]) -> np.ndarray:
+    """[134] mask of the OpenPose-form points in ``parts``; the neck goes with the body."""
+    mask = skeleton.part_mask(parts)
+    return np.insert(mask, NECK_INDEX, mask[0])
+
+
+def canvas_size(height: int, width: int,
+                size: int | tuple[int, int] | None = None) -> tuple[int, int]:
+    """``(H, W)`` of the canvas for a ``height`` x ``width`` frame.
+
+    ``None``: the frame's own size. An int ``N``: the short side scaled to ``N``, then each side
+    rounded to the nearest multiple of 64 (numpy's round, half to even), as ControlNet's
+    annotators size their output; ``N`` >= 32 keeps both sides > 0. A ``(W, H)`` pair: exactly
+    that size.
+    """
+    if size is None:
+        return int(height), int(width)
+    if isinstance(size, tuple):
+        return int(size[1]), int(size[0])
+    k = float(size) / min(height, width)
+    return int(np.round(height * k / 64.0)) * 64, int(np.round(width * k / 64.0)) * 64
+
+
+def to_canvas(keypoints: np.ndarray, frame_hw: tuple[int, int],
+              canvas_hw: tuple[int, int]) -> np.ndarray:
+    """Pixel coordinates of a ``frame_hw`` (H, W) frame moved onto a ``canvas_hw`` canvas: where
+    resizing the frame to the canvas moves them (pixel centres map onto pixel centres, as in
+    ``cv2.resize``). The very same array when the sizes are equal."""
+    if tuple(frame_hw) == tuple(canvas_hw):
+        return keypoints
+    scale = np.array([canvas_hw[1] / frame_hw[1], canvas_hw[0] / frame_hw[0]])
+    return (np.asarray(keypoints, np.float64) + 0.5) * scale - 0.5
+
+
+def stick_scale(height: int, width: int, stroke: str = "fixed") -> int:
+    """The factor on the body sticks' half-width: 1 for ``fixed``; for ``scaled`` xinsir's rule,
+    1 when the long side is under 500 px, else ``min(2 + long // 1000, 7)``."""
+    if stroke not in STROKES:
+        raise ValueError(f"stroke {stroke!r}: choose one of {', '.join(STROKES)}")
+    longest = max(int(height), int(width))
+    return 1 if stroke == "fixed" or longest < 500 else min(2 + longest // 1000, 7)
+
+
+def draw_pose_map(keypoints: np.ndarray, scores: np.ndarray, height: int, width: int,
+                  parts: Iterable[str] = ALL_PARTS, stroke: str = "fixed") -> np.ndarray:
     """The ControlNet pose map, pixel-identical to DWPose's annotator, RGB uint8 ``[H, W, 3]``.
 
     Args:
-        keypoints: ``[N, 133, 2]`` pixel coordinates of the original image (``[N, 134, 2]`` is
-            taken as already converted by :func:`to_openpose`).
+        keypoints: ``[N, 133, 2]`` pixel coordinates of the canvas (``[N, 134, 2]`` is taken as
+            already converted by :func:`to_openpose`); :func:`to_canvas` moves a frame's.
         scores: ``[N, 133]`` (or ``[N, 134]``).
-        height, width: canvas size, normally the original image size.
+        height, width: canvas size (:func:`canvas_size`), normally the original image size.
+        parts: the parts drawn (``skeleton.part_mask`` names); the feet are never drawn.
+        stroke: ``fixed`` (the annotator's sizes) or ``scaled`` (:func:`stick_scale`).
 
     Returns:
         the canvas in RGB channel order (what ControlNet consumes); convert it to BGR before
         writing it with ``cv2.imwrite``.
     """
     H, W = int(height), int(width)
+    half_width = STICK_WIDTH * stick_scale(H, W, stroke)
     canvas = np.zeros((H, W, 3), dtype=np.uint8)
     kpts, scs = _openpose_form(keypoints, scores)
+    scs = np.where(_part_mask(parts), scs, 0.0)
     n_people = kpts.shape[0]
 
     # normalised coordinates, as the annotator keeps them
@@ -181,7 +264,7 @@ def draw_pose_map(keypoints: np.ndarray, scores: np.ndarray, height: int, width:
             length = ((X[0] - X[1]) ** 2 + (Y[0] - Y[1]) ** 2) ** 0.5
             angle = math.degrees(math.atan2(X[0] - X[1], Y[0] - Y[1]))
             polygon = cv2.ellipse2Poly(
-                (int(mY), int(mX)), (int(length / 2), STICK_WIDTH), int(angle), 0, 360, 1
+                (int(mY), int(mX)), (int(length / 2), half_width), int(angle), 0, 360, 1
             )
             cv2.fillConvexPoly(canvas, polygon, BODY_COLORS[i])
     canvas = (canvas * 0.6).astype(np.uint8)
@@ -215,54 +298,91 @@ def draw_pose_map(keypoints: np.ndarray, scores: np.ndarray, height: int, width:
     return canvas
 
 
+def _on_canvas(kpts: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Points an editor reads where they are: ``1 <= x < W``, ``1 <= y < H``, not both 1."""
+    x, y = kpts[..., 0], kpts[..., 1]
+    with np.errstate(invalid="ignore"):
+        return ((x >= 1) & (x < width) & (y >= 1) & (y < height)) & ((x > 1) | (y > 1))
+
+
+def _triples(kpts: np.ndarray, present: np.ndarray) -> np.ndarray:
+    """``[..., 3]``: ``x, y, 1.0`` where present, ``0, 0, 0`` elsewhere."""
+    full = np.concatenate([kpts, np.ones(kpts.shape[:-1] + (1,))], axis=-1)
+    return np.where(present[..., None], full, 0.0)
+
+
 def openpose_json(
     keypoints: np.ndarray,
     scores: np.ndarray,
     height: int,
     width: int,
-    face70: bool = False,
+    parts: Iterable[str] = ALL_PARTS,
+    face70: bool = True,
+    layout: str = "coco18",
 ) -> dict[str, Any]:
-    """The poses as OpenPose JSON, in the layout sd-webui-controlnet reads and writes.
+    """The poses as OpenPose JSON that sd-webui-controlnet, sd-webui-openpose-editor,
+    comfyui_controlnet_aux and ComfyUI's openpose editor nodes load without loss.
 
-    ``{"people": [{"pose_keypoints_2d": [x, y, c] * 18, "face_keypoints_2d": [...] * 68,
+    ``{"people": [{"pose_keypoints_2d": [x, y, c] * 18, "face_keypoints_2d": [...] * 70,
     "hand_left_keypoints_2d": [...] * 21, "hand_right_keypoints_2d": [...] * 21}, ...],
-    "animals": [], "canvas_height": H, "canvas_width": W}``, coordinates in pixels of the
-    ``width`` x ``height`` canvas. Like sd-webui-controlnet's DWPose path, a point is present when
-    its score is >= 0.3 and is then written with confidence 1.0 (its JSON loader drops any point
-    with c < 1.0, so writing the raw score would lose points); other points are written 0, 0, 0.
+    "animals": [], "canvas_height": H, "canvas_width": W}``, pixel coordinates of the
+    ``width`` x ``height`` canvas (integers). The rules, each what one of those loaders needs:
 
-    Deliberate differences from sd-webui-controlnet's ``encode_poses_as_json``: every list always
-    has its full length (sd-webui writes ``null`` for a part with no visible point; its loader
-    accepts both); the face has the 68 DWPose points unless ``face70`` is set, which appends the
-    right and left eye as points 68 and 69 like sd-webui does for OpenPose's 70-point face.
+    - A point is present when its score is >= 0.3 (sd-webui-controlnet's DWPose rule) and it
+      lies on the canvas, ``1 <= x < W`` and ``1 <= y < H``: ControlNet draws no hand or face
+      point below 1 px and the sd-webui editor shows none at 0, and a point beyond the canvas
+      makes the ComfyUI editor's view read its whole part at another scale. Not at exactly
+      (1, 1) either: a part whose numbers all lie within [-1, 1] is read as normalised.
+    - A present point is ``x, y, 1.0`` (the loaders drop c < 1, so raw scores would lose
+      points), any other ``0, 0, 0``.
+    - Every person has a body array, also when ``parts`` leaves the body out (then all its
+      points are 0, 0, 0): without one, ControlNet fails and the sd-webui editor skips the
+      person. Face and hands have their full length, or are ``null`` when ``parts`` leaves them
+      out (every loader reads null as no part).
+    - ``face70`` (default): OpenPose's 70-point face, the sd-webui editor skips any other. Points
+      68 and 69 are the right and left pupils (OpenPose's order), each the mean of its eye's six
+      contour points (iBUG 36-41 and 42-47), present when all six are. (sd-webui-controlnet pads
+      with the body's eyes instead; DWPose has no pupils.) False: DWPose's 68 points.
+    - ``layout="body25"``: OpenPose's BODY_25 order, COCO-18 with a mid-hip at 8 (the mean of
+      the hips, present when both score > 0.3, like the neck) and the feet at 19-24 (left big
+      toe, small toe, heel, right big toe, small toe, heel: COCO-WholeBody's 17-22 in order).
+      None of the editors above reads it (the sd-webui editor fails on more than 18 body
+      points, ControlNet reads them as COCO-18): it is for tools that ask for BODY_25.
 
     Args:
-        keypoints: ``[N, 133, 2]`` pixel coordinates (``[N, 134, 2]`` already in OpenPose form).
+        keypoints: ``[N, 133, 2]`` canvas pixels (``[N, 134, 2]`` already in OpenPose form).
         scores: ``[N, 133]`` (or ``[N, 134]``).
         height, width: canvas size.
-        face70: append the two eyes to the face (70 points, as sd-webui-controlnet does).
+        parts: the parts written (``skeleton.part_mask`` names); feet only exist in body25.
+        face70: the 70-point face (else 68).  layout: ``coco18`` or ``body25``.
     """
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout {layout!r}: choose one of {', '.join(LAYOUTS)}")
+    H, W = int(height), int(width)
     kpts, scs = _openpose_form(keypoints, scores)
-    present = (scs >= VIS_THR) & np.isfinite(kpts).all(axis=-1)
-    triples = np.where(
-        present[..., None], np.concatenate([kpts, np.ones_like(scs)[..., None]], axis=-1), 0.0
-    )  # [N, 134, 3]
+    wanted = _part_mask(parts)
+    present = (scs >= VIS_THR) & _on_canvas(kpts, H, W) & wanted
+    triples = _triples(kpts, present)  # [N, 134, 3]
+    body = triples[:, BODY]
+    if layout == "body25":
+        hips = kpts[:, [8, 11]].mean(axis=1)  # COCO-18 right hip 8, left hip 11
+        mid = (scs[:, [8, 11]] > VIS_THR).all(axis=1) & _on_canvas(hips, H, W) & wanted[0]
+        body = np.concatenate([body[:, :8], _triples(hips, mid)[:, None], body[:, 8:],
+                               triples[:, FOOT]], axis=1)
+    face = triples[:, FACE]
+    if face70:
+        contours = slice(FACE.start + 36, FACE.start + 48)  # right eye 36-41, left eye 42-47
+        eyes = kpts[:, contours].reshape(-1, 2, 6, 2).mean(axis=2)
+        seen = present[:, contours].reshape(-1, 2, 6).all(axis=2) & _on_canvas(eyes, H, W)
+        face = np.concatenate([face, _triples(eyes, seen)], axis=1)
+    written = {key: bool(wanted[part.start]) for key, part in (
+        ("face_keypoints_2d", FACE), ("hand_left_keypoints_2d", LEFT_HAND),
+        ("hand_right_keypoints_2d", RIGHT_HAND))}
     people = []
-    for person in triples:
-        face = person[FACE]
-        if face70:
-            face = np.concatenate([face, person[[14, 15]]])
-        people.append(
-            {
-                "pose_keypoints_2d": person[BODY].ravel().tolist(),
-                "face_keypoints_2d": face.ravel().tolist(),
-                "hand_left_keypoints_2d": person[LEFT_HAND].ravel().tolist(),
-                "hand_right_keypoints_2d": person[RIGHT_HAND].ravel().tolist(),
-            }
-        )
-    return {
-        "people": people,
-        "animals": [],
-        "canvas_height": int(height),
-        "canvas_width": int(width),
-    }
+    for n in range(kpts.shape[0]):
+        arrays = {"pose_keypoints_2d": body[n], "face_keypoints_2d": face[n],
+                  "hand_left_keypoints_2d": triples[n, LEFT_HAND],
+                  "hand_right_keypoints_2d": triples[n, RIGHT_HAND]}
+        people.append({key: (values.ravel().tolist() if written.get(key, True) else None)
+                       for key, values in arrays.items()})
+    return {"people": people, "animals": [], "canvas_height": H, "canvas_width": W}

@@ -34,7 +34,9 @@ _REF_HAND_EDGES = [[0, 1], [1, 2], [2, 3], [3, 4], [0, 5], [5, 6], [6, 7], [7, 8
                    [17, 18], [18, 19], [19, 20]]  # fmt: skip
 
 
-def _annotator_reference(keypoints, scores, H, W):
+def _annotator_reference(keypoints, scores, H, W, stickwidth=4):
+    """The annotator's drawing; ``stickwidth`` is its half-width of the body sticks (4), which
+    comfyui_controlnet_aux's xinsir option multiplies."""
     import cv2
 
     # wholebody.py: neck, insertion at 17, remap to OpenPose order
@@ -73,7 +75,8 @@ def _annotator_reference(keypoints, scores, H, W):
             mX, mY = np.mean(X), np.mean(Y)
             length = ((X[0] - X[1]) ** 2 + (Y[0] - Y[1]) ** 2) ** 0.5
             angle = math.degrees(math.atan2(X[0] - X[1], Y[0] - Y[1]))
-            poly = cv2.ellipse2Poly((int(mY), int(mX)), (int(length / 2), 4), int(angle), 0, 360, 1)
+            poly = cv2.ellipse2Poly((int(mY), int(mX)), (int(length / 2), stickwidth),
+                                    int(angle), 0, 360, 1)
             cv2.fillConvexPoly(canvas, poly, _REF_COLORS[i])
     canvas = (canvas * 0.6).astype(np.uint8)
     for i in range(18):
@@ -235,43 +238,105 @@ def test_hand_colours_are_the_hsv_hue_wheel():
         np.testing.assert_allclose(op.HAND_EDGE_COLORS[i], rgb, atol=1e-9)
 
 
-# ------------------------------------------------------------------ JSON
+
+# ------------------------------------------------------------------ parts, canvas, stroke
 
 
-def test_openpose_json_round_trip():
-    H, W = 240, 320
-    rng = np.random.default_rng(11)
-    kpts, scores = _random_people(rng, 2, H, W)
-    scores = scores.astype(np.float64)
-    scores[0, 9] = 0.0  # left wrist of person 0: invisible
-    scores[1, 91:112] = 0.1  # whole left hand of person 1: invisible
-    doc = json.loads(json.dumps(op.openpose_json(kpts, scores, H, W)))
-    assert doc["canvas_height"] == H and doc["canvas_width"] == W
-    assert doc["animals"] == []
-    assert len(doc["people"]) == 2
-    k134, s134 = op.to_openpose(kpts, scores)
-    parts = {
-        "pose_keypoints_2d": (0, 18), "face_keypoints_2d": (24, 92),
-        "hand_left_keypoints_2d": (92, 113), "hand_right_keypoints_2d": (113, 134),
-    }  # fmt: skip
-    lengths = {"pose_keypoints_2d": 54, "face_keypoints_2d": 204,
-               "hand_left_keypoints_2d": 63, "hand_right_keypoints_2d": 63}  # fmt: skip
-    for n, person in enumerate(doc["people"]):
-        assert set(person) == set(parts)
-        for key, (a, b) in parts.items():
-            values = np.array(person[key]).reshape(-1, 3)
-            assert len(person[key]) == lengths[key] == 3 * (b - a)
-            for j, (x, y, c) in enumerate(values):
-                if s134[n, a + j] >= 0.3:
-                    assert (x, y, c) == (k134[n, a + j, 0], k134[n, a + j, 1], 1.0)
-                else:
-                    assert (x, y, c) == (0.0, 0.0, 0.0)
-    # the left wrist of person 0 is OpenPose body point 7
-    assert doc["people"][0]["pose_keypoints_2d"][21:24] == [0.0, 0.0, 0.0]
-    assert not any(doc["people"][1]["hand_left_keypoints_2d"])
-    # OpenPose's 70-point face: sd-webui-controlnet appends the two eyes (body 14, 15)
-    doc70 = op.openpose_json(kpts, scores, H, W, face70=True)
-    face = doc70["people"][0]["face_keypoints_2d"]
-    assert len(face) == 210
-    assert face[204:] == doc70["people"][0]["pose_keypoints_2d"][42:48]
-    assert op.openpose_json(np.zeros((0, 133, 2)), np.zeros((0, 133)), H, W)["people"] == []
+def test_parts_left_out_are_not_drawn():
+    """A part left out draws exactly what the annotator draws without that part's points."""
+    rng = np.random.default_rng(5)
+    kpts, scores = _random_people(rng, 2, 300, 400, 0.6, np.float64)
+    for parts, hidden in [(("body", "face"), skeleton.part_mask("hand")),
+                          (("body", "hand"), skeleton.part_mask("face")),
+                          (("face", "left_hand"), skeleton.part_mask(("body", "right_hand")))]:
+        kept = np.where(hidden, 0.0, scores)
+        expected = _annotator_reference(kpts.copy(), kept, 300, 400)
+        got = op.draw_pose_map(kpts, scores, 300, 400, parts=parts)
+        np.testing.assert_array_equal(got, expected, err_msg=str(parts))
+    # feet are never drawn, so "foot" alone is a black map; body alone has no hand or face dot
+    assert not op.draw_pose_map(kpts, scores, 300, 400, parts=("foot",)).any()
+    body = op.draw_pose_map(kpts, scores, 300, 400, parts=("body",))
+    assert body.any() and not (body == [255, 255, 255]).all(axis=-1).any()
+
+
+def _controlnet_resize_shape(h, w, resolution):
+    """The output size of ControlNet's ``resize_image`` (annotator/util.py), step by step."""
+    H, W = float(h), float(w)
+    k = float(resolution) / min(H, W)
+    H *= k
+    W *= k
+    return int(np.round(H / 64.0)) * 64, int(np.round(W / 64.0)) * 64
+
+
+def test_canvas_size_follows_controlnet_rounding():
+    # known answers: the short side scaled, each side rounded to a multiple of 64
+    assert op.canvas_size(425, 640, 512) == (512, 768)  # 000000000785.jpg
+    assert op.canvas_size(720, 1280, 512) == (512, 896)  # 910.2 -> 896
+    assert op.canvas_size(1024, 576, 768) == (1344, 768)  # portrait: 1365.3 -> 1344
+    assert op.canvas_size(480, 640, 1024) == (1024, 1344)  # 1365.3 -> 1344
+    rng = np.random.default_rng(0)
+    for _ in range(500):
+        h, w = (int(v) for v in rng.integers(32, 4000, size=2))
+        n = int(rng.integers(64, 2048))
+        assert op.canvas_size(h, w, n) == _controlnet_resize_shape(h, w, n), (h, w, n)
+    assert op.canvas_size(425, 640, None) == (425, 640)
+    assert op.canvas_size(425, 640, (1024, 768)) == (768, 1024)  # WxH given as (W, H)
+
+
+def test_to_canvas_maps_pixel_centres_and_edges():
+    kpts = np.array([[[-0.5, -0.5], [0.0, 0.0], [639.5, 424.5], [319.5, 212.0]]])
+    moved = op.to_canvas(kpts, (425, 640), (850, 1280))  # twice the size
+    np.testing.assert_allclose(moved[0, 0], [-0.5, -0.5])  # the image's edges stay its edges
+    np.testing.assert_allclose(moved[0, 1], [0.5, 0.5])  # pixel 0's centre: between 0 and 1
+    np.testing.assert_allclose(moved[0, 2], [1279.5, 849.5])
+    np.testing.assert_allclose(moved[0, 3], [639.5, 424.5])
+    assert op.to_canvas(kpts, (425, 640), (425, 640)) is kpts  # the default leaves them be
+
+
+def test_to_canvas_follows_cv2_resize():
+    """A blob centred on a keypoint, resized with cv2, is centred where to_canvas puts it."""
+    import cv2
+
+    ys, xs = np.mgrid[0:120, 0:160]
+    frame = np.exp(-((xs - 101.0) ** 2 + (ys - 37.0) ** 2) / (2 * 4.0**2)).astype(np.float32)
+    for size in ((240, 320), (90, 120), (200, 480)):
+        resized = cv2.resize(frame, size[::-1], interpolation=cv2.INTER_LINEAR)
+        rows, cols = np.mgrid[0:size[0], 0:size[1]]
+        centroid = [np.average(cols, weights=resized), np.average(rows, weights=resized)]
+        np.testing.assert_allclose(op.to_canvas(np.array([[101.0, 37.0]]), (120, 160), size),
+                                   [centroid], atol=0.02)
+
+
+def test_stick_scale_is_xinsirs_rule():
+    for (h, w), scale in [((400, 480), 1), ((499, 300), 1), ((512, 768), 2), ((768, 1024), 3),
+                          ((1024, 1536), 3), ((2160, 3840), 5), ((8000, 9000), 7)]:
+        assert op.stick_scale(h, w, "scaled") == scale, (h, w)
+        assert op.stick_scale(h, w, "fixed") == 1
+    with pytest.raises(ValueError):
+        op.stick_scale(10, 10, "thick")
+
+
+@pytest.mark.parametrize(("H", "W"), [(480, 360), (512, 768), (1024, 1536), (2176, 3840)])
+def test_scaled_strokes_match_the_annotator_with_xinsirs_sticks(H, W):
+    """``scaled`` = the annotator with its stick half-width times xinsir's factor (what
+    comfyui_controlnet_aux's xinsr_stick_scaling draws); a small canvas stays at the default."""
+    rng = np.random.default_rng(H)
+    kpts, scores = _random_people(rng, 2, H, W, 0.5, np.float64)
+    scale = op.stick_scale(H, W, "scaled")
+    expected = _annotator_reference(kpts.copy(), scores.copy(), H, W, stickwidth=4 * scale)
+    got = op.draw_pose_map(kpts, scores, H, W, stroke="scaled")
+    np.testing.assert_array_equal(got, expected)
+    if scale == 1:
+        np.testing.assert_array_equal(got, op.draw_pose_map(kpts, scores, H, W))
+
+
+def test_a_map_drawn_at_the_canvas_size_is_the_annotators_on_the_resized_image():
+    """--pose-map-size draws at the target size: the real annotation moved onto a 1024 canvas
+    draws what the annotator draws from keypoints found on the frame resized to it."""
+    image, kpts, vis = _coco_people()[0]
+    h, w = image["height"], image["width"]
+    H, W = op.canvas_size(h, w, 1024)
+    moved = op.to_canvas(kpts, (h, w), (H, W))
+    expected = _annotator_reference(moved.copy(), vis.copy(), H, W)
+    np.testing.assert_array_equal(op.draw_pose_map(moved, vis, H, W), expected)
+    assert expected.shape == (1024, 1536, 3) and expected.any()

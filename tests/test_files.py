@@ -238,11 +238,11 @@ def test_output_paths_are_checked_before_any_work(tmp_path):
     assert check_output_dir(tmp_path / "new" / "dir", "-o").is_dir()
     with pytest.raises(UserError, match="-o .*file: is a file; expected a folder"):
         check_output_dir(tmp_path / "file", "-o")
-    with pytest.raises(UserError, match=r"-o .*file/sub: .*file is not a folder"):
+    with pytest.raises(UserError, match=r"-o .*file[/\\]sub: .*file is not a folder"):
         check_output_dir(tmp_path / "file" / "sub", "-o")
     with pytest.raises(UserError, match="--json .*: is a folder; expected a file name"):
         check_output_file(tmp_path, "--json")
-    with pytest.raises(UserError, match="--json .*file/m.json: .*file is not a folder"):
+    with pytest.raises(UserError, match=r"--json .*file[/\\]m.json: .*file is not a folder"):
         check_output_file(tmp_path / "file" / "m.json", "--json")
     if os.path.exists("/dev/full"):
         assert check_output_file("/dev/full", "--json") is not None  # written directly

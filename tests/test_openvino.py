@@ -379,3 +379,23 @@ def test_auto_is_the_default_and_names_its_choice(folder, tmp_path, capsys):
     choice = choose_backend()
     assert f"dwpose: {choice.describe()}" in err
     assert f"; {choice.name} " in err  # the models run where the choice says
+
+
+@needs_openvino
+def test_compiled_models_are_cached_by_model_and_settings(folder, tmp_path, rng):
+    """OpenVINO's cache (``CACHE_DIR``): one entry per model and precision, reused by the
+    next start; another model (or precision, or OpenVINO) is compiled and cached anew."""
+    cache = tmp_path / "compiled"
+    path = make_pose_onnx(folder / "cached.onnx", (48, 64))
+    first = create_backend("openvino", path, precision="fp32", compile_cache=cache)
+    blobs = sorted(cache.iterdir())
+    assert len(blobs) == 1
+    blob = rng.normal(0, 1, (1, 3, 64, 48)).astype(np.float32)
+    again = create_backend("openvino", path, precision="fp32", compile_cache=cache)
+    assert sorted(cache.iterdir()) == blobs  # loaded from the cache: nothing new
+    _close(again.infer({"input": blob}), first.infer({"input": blob}), rtol=0)
+    other = make_pose_onnx(folder / "cached-other.onnx", (48, 64), seed=1)
+    create_backend("openvino", other, precision="fp32", compile_cache=cache)
+    assert len(list(cache.iterdir())) == 2
+    create_backend("openvino", path, precision="fp32", compile_cache="")
+    assert len(list(cache.iterdir())) == 2  # "" compiles without the cache

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from engines.pipeline import FrameResult
+from engines.prominence import prominence
 
 from .config import GuideConfig
 from .keypoints import BODY, box_touches_edges, head_top, visible
@@ -15,7 +16,8 @@ from .orientation import Orientation, orientation
 
 def choose_person(result: FrameResult, shape: tuple[int, ...], cfg: GuideConfig,
                   previous_track: int | None = None) -> tuple[int | None, list[int]]:
-    """Pick the person to guide: largest box area times centrality, sticky by track id.
+    """Pick the person to guide: the most prominent (``engines.prominence``: box area times
+    centrality), sticky by track id.
 
     Returns the chosen index (None when nobody counts as a person) and the indices of every
     person that counts. The previously guided track keeps the guidance unless someone else
@@ -27,10 +29,7 @@ def choose_person(result: FrameResult, shape: tuple[int, ...], cfg: GuideConfig,
                          cfg.kpt_thr).sum() >= cfg.min_person_keypoints]
     if not people:
         return None, []
-    boxes = np.clip(np.asarray(result.boxes, np.float64)[people], 0, [w, h, w, h])
-    area = np.prod(boxes[:, 2:] - boxes[:, :2], axis=1) / (w * h)
-    off_centre = np.abs((boxes[:, 0] + boxes[:, 2]) / 2 - w / 2) / (w / 2)
-    score = area * (1 - 0.5 * off_centre)
+    score = prominence(np.asarray(result.boxes)[people], shape)
     best = int(np.argmax(score))
     ids = np.asarray(result.track_ids)[people].tolist()
     if previous_track in ids:

@@ -25,8 +25,9 @@ Timings per frame use the stage names of ``WholeBody``: ``detector`` and ``pose`
 runtimes' own times (GPU time between CUDA events on GPU backends, the worker's wall time
 otherwise), ``preprocess`` and ``postprocess`` the host time spent on that frame.
 
-``FrameRunner`` puts the serial and the overlapped pipeline behind one loop (push each frame,
-flush at the end), and ``use_overlap`` is the rule that ``--pipeline auto`` of ``dwpose
+``FrameRunner`` puts the serial, the overlapped and the parallel pipeline
+(``engines.throughput``: several frames of a file in flight) behind one loop (push each frame,
+flush at the end); ``pipeline_kind`` is the rule that ``--pipeline auto`` of ``dwpose
 predict`` and of the desktop app follow.
 """
 from __future__ import annotations
@@ -41,15 +42,21 @@ import numpy as np
 
 from .backends.base import Backend, Job
 from .detectors import Detector
-from .pipeline import FrameResult, StageTimer, WholeBody
+from .pipeline import FrameResult, StageTimer, WholeBody, with_fallback
 from .pose import PoseBatch, RTMPose
+from .throughput import ParallelWholeBody
 from .tracking import PoseTracker
 
-#: Choices of ``--pipeline`` (``dwpose predict``, ``run_app.py``).
+#: Choices of ``--pipeline`` for live sources (``run_app.py``).
 PIPELINE_MODES = ("auto", "serial", "overlap")
-#: What ``auto`` picks, for the commands' help (see ``use_overlap``).
+#: Choices for files (``dwpose predict``, ``dwpose bench``): also several frames in flight.
+FILE_PIPELINE_MODES = (*PIPELINE_MODES, "throughput")
+#: What ``auto`` picks, for the commands' help (see ``pipeline_kind``).
 AUTO_RULE = ("auto = overlap when the backend runs asynchronously (tensorrt, torch on CUDA, "
              "openvino), serial otherwise (onnxruntime, torch on the CPU)")
+FILE_AUTO_RULE = ("auto = throughput for a video or folder on the CPU with the detector on "
+                  "every frame (several frames in flight, results in order and unchanged), "
+                  "else as for cameras: " + AUTO_RULE)
 
 T = TypeVar("T")
 
@@ -193,11 +200,8 @@ class OverlappedWholeBody:
         frame.timer.ms["detector"] += frame.det_job.elapsed_ms
         with frame.timer("postprocess"):
             dets = self.detector.postprocess(outputs, frame.ratio)
-        frame.boxes, frame.box_scores = dets.boxes, dets.scores
-        if len(dets) == 0 and self.whole_image_fallback:
-            h, w = frame.image.shape[:2]
-            frame.boxes = np.array([[0, 0, w, h]], np.float32)
-            frame.box_scores = np.zeros(1, np.float32)
+        frame.boxes, frame.box_scores = with_fallback(dets.boxes, dets.scores, frame.image,
+                                                      self.whole_image_fallback)
 
     def _submit_pose(self, frame: _Frame) -> None:
         """Crop the frame's boxes and submit them (in the calls ``RTMPose.chunks`` makes)."""
@@ -226,21 +230,38 @@ class OverlappedWholeBody:
                                         frame.detected, frame.timer.ms)
 
 
-def use_overlap(pipeline: WholeBody, mode: str = "auto") -> bool:
-    """Whether ``mode`` (one of ``PIPELINE_MODES``) runs ``pipeline`` overlapped.
+def frames_in_flight(pipeline: WholeBody) -> int:
+    """How many frames ``pipeline`` can run side by side: its backends' streams, with the
+    detector on every frame (else a frame's boxes wait for the frame before: 1)."""
+    if pipeline.tracker.det_interval != 1:
+        return 1
+    return min(pipeline.detector.backend.streams, pipeline.pose.backend.streams)
 
-    ``auto`` overlaps when both models' backends are ``asynchronous`` (TensorRT, torch on
-    CUDA, OpenVINO): their CUDA streams, or OpenVINO's own threads, run the models while the
-    host decodes, crops and draws (OpenVINO on 2 cores, a detector every frame: 1.2-1.5x the
-    serial FPS, docs/performance.md). ONNX Runtime and torch on the CPU have no asynchronous
-    submit: there ``auto`` stays serial (results a frame sooner); ``overlap`` still asks for
-    it.
+
+def pipeline_kind(pipeline: WholeBody, mode: str = "auto") -> str:
+    """``"serial"``, ``"overlapped"`` or ``"parallel"``: how ``mode`` (one of
+    ``FILE_PIPELINE_MODES``) runs ``pipeline``.
+
+    ``auto`` runs frames in parallel when the backends were loaded for throughput (several
+    streams: ``dwpose predict`` on a video or folder) and the detector runs on every frame.
+    Otherwise it overlaps when both backends are ``asynchronous`` (TensorRT, torch on CUDA,
+    OpenVINO): their CUDA streams, or OpenVINO's own threads, run the models while the host
+    decodes, crops and draws (OpenVINO on 2 cores, a detector every frame: 1.2-1.5x the serial
+    FPS, docs/performance.md). ONNX Runtime and torch on the CPU have no asynchronous submit:
+    there ``auto`` stays serial (results a frame sooner); ``overlap`` still asks for it.
+    ``throughput`` asks for the parallel pipeline; with the detector every N > 1 frames it
+    overlaps instead (a frame's boxes come from the frame before).
     """
-    if mode not in PIPELINE_MODES:
-        raise ValueError(f"pipeline {mode!r}: choose one of {', '.join(PIPELINE_MODES)}")
+    if mode not in FILE_PIPELINE_MODES:
+        raise ValueError(f"pipeline {mode!r}: choose one of {', '.join(FILE_PIPELINE_MODES)}")
+    det, pose = pipeline.detector.backend, pipeline.pose.backend
+    if mode in ("auto", "throughput") and frames_in_flight(pipeline) > 1:
+        return "parallel"
+    if mode == "throughput" and pipeline.tracker.det_interval == 1:
+        return "parallel"  # one stream each still overlaps one frame's models with the next
     if mode == "auto":
-        return pipeline.detector.backend.asynchronous and pipeline.pose.backend.asynchronous
-    return mode == "overlap"
+        return "overlapped" if det.asynchronous and pose.asynchronous else "serial"
+    return "serial" if mode == "serial" else "overlapped"
 
 
 class FrameRunner(Generic[T]):
@@ -254,19 +275,20 @@ class FrameRunner(Generic[T]):
     flight when ``discard`` or ``close`` drops it).
 
     Args:
-        pipeline: the loaded models.  mode: one of ``PIPELINE_MODES`` (see ``use_overlap``).
+        pipeline: the loaded models.  mode: one of ``FILE_PIPELINE_MODES`` (see
+            ``pipeline_kind``).
     """
 
     def __init__(self, pipeline: WholeBody, mode: str = "auto") -> None:
         self.pipeline = pipeline
-        self.overlapped = (OverlappedWholeBody.from_pipeline(pipeline)
-                           if use_overlap(pipeline, mode) else None)
-        self._items: deque[T] = deque()  # the item of the frame in flight (overlapped)
-
-    @property
-    def kind(self) -> str:
-        """``"serial"`` or ``"overlapped"``, for status lines."""
-        return "serial" if self.overlapped is None else "overlapped"
+        #: ``"serial"``, ``"overlapped"`` or ``"parallel"``, for status lines.
+        self.kind = pipeline_kind(pipeline, mode)
+        self.overlapped: OverlappedWholeBody | ParallelWholeBody | None = None
+        if self.kind == "overlapped":
+            self.overlapped = OverlappedWholeBody.from_pipeline(pipeline)
+        elif self.kind == "parallel":
+            self.overlapped = ParallelWholeBody(pipeline, max(2, frames_in_flight(pipeline)))
+        self._items: deque[T] = deque()  # the items of the frames in flight
 
     def push(self, item: T, image: np.ndarray,
              cut: bool = False) -> tuple[T, FrameResult] | None:
@@ -280,19 +302,24 @@ class FrameRunner(Generic[T]):
         return None if done is None else (self._items.popleft(), done[1])
 
     def flush(self) -> tuple[T, FrameResult] | None:
-        """Finish the frame in flight; its item and result (None when there is none)."""
+        """Finish the oldest frame in flight; its item and result (None when there is none).
+        The parallel pipeline has several: ``drain`` finishes them all."""
         done = self.overlapped.flush() if self.overlapped is not None else None
         return None if done is None else (self._items.popleft(), done[1])
 
+    def drain(self) -> Iterator[tuple[T, FrameResult]]:
+        """Finish every frame in flight, oldest first."""
+        while (done := self.flush()) is not None:
+            yield done
+
     def run(self, frames: Iterable[tuple[T, np.ndarray]]) -> Iterator[tuple[T, FrameResult]]:
-        """Every (item, image) of ``frames`` as (item, result), in order, the last one flushed."""
+        """Every (item, image) of ``frames`` as (item, result), in order, the last ones
+        drained."""
         for item, image in frames:
             done = self.push(item, image)
             if done is not None:
                 yield done
-        done = self.flush()
-        if done is not None:
-            yield done
+        yield from self.drain()
 
     def discard(self) -> None:
         """Drop the frame in flight and forget tracks (after a failed frame)."""

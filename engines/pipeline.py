@@ -58,6 +58,16 @@ def rescore(bbox_scores: np.ndarray, keypoint_scores: np.ndarray,
     return np.asarray(bbox_scores, dtype=np.float64) * mean
 
 
+def with_fallback(boxes: np.ndarray, scores: np.ndarray, image: np.ndarray,
+                  whole_image: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The detected ``boxes`` and ``scores``; with none and ``whole_image``, the whole image
+    with score 0 (the official DWPose code's fallback)."""
+    if len(boxes) == 0 and whole_image:
+        h, w = image.shape[:2]
+        return np.array([[0, 0, w, h]], np.float32), np.zeros(1, np.float32)
+    return boxes, scores
+
+
 class StageTimer:
     """Accumulates wall-clock milliseconds per stage for one frame."""
 
@@ -102,33 +112,38 @@ class WholeBody:
                 f"{det.precision}), pose {pose.path.name} ({self.pose.describe()}; {pose.name} "
                 f"{pose.precision})" + "".join(f"; WARNING: {w}" for w in warnings))
 
+    def detect(self, image: np.ndarray, timer: StageTimer) -> tuple[np.ndarray, np.ndarray]:
+        """The frame's person boxes [N, 4] and scores [N] from the detector; the whole image
+        (score 0) when nobody is found and ``whole_image_fallback`` is on."""
+        with timer("preprocess"):
+            blob, ratio = self.detector.preprocess(image)
+        with timer("detector"):
+            outputs = self.detector.infer(blob)
+        with timer("postprocess"):
+            dets = self.detector.postprocess(outputs, ratio)
+        return with_fallback(dets.boxes, dets.scores, image, self.whole_image_fallback)
+
+    def estimate(self, image: np.ndarray, boxes: np.ndarray,
+                 timer: StageTimer) -> tuple[np.ndarray, np.ndarray]:
+        """The keypoints [N, K, 2] and scores [N, K] of the persons in ``boxes``."""
+        k = self.pose.num_keypoints
+        if not len(boxes):
+            return np.zeros((0, k, 2), np.float32), np.zeros((0, k), np.float32)
+        with timer("preprocess"):
+            batch = self.pose.preprocess(image, boxes)
+        with timer("pose"):
+            simcc_x, simcc_y = self.pose.infer(batch.blob)
+        with timer("postprocess"):
+            return self.pose.postprocess(simcc_x, simcc_y, batch)
+
     def __call__(self, image: np.ndarray) -> FrameResult:
         timer = StageTimer()
         detected = self.tracker.needs_detection()
         if detected:
-            with timer("preprocess"):
-                blob, ratio = self.detector.preprocess(image)
-            with timer("detector"):
-                outputs = self.detector.infer(blob)
-            with timer("postprocess"):
-                dets = self.detector.postprocess(outputs, ratio)
-            boxes, box_scores = dets.boxes, dets.scores
-            if len(boxes) == 0 and self.whole_image_fallback:
-                h, w = image.shape[:2]
-                boxes = np.array([[0, 0, w, h]], np.float32)
-                box_scores = np.zeros(1, np.float32)
+            boxes, box_scores = self.detect(image, timer)
         else:
             boxes, box_scores = self.tracker.tracks.boxes, self.tracker.tracks.scores
-
-        k = self.pose.num_keypoints
-        keypoints, scores = np.zeros((0, k, 2), np.float32), np.zeros((0, k), np.float32)
-        if len(boxes):
-            with timer("preprocess"):
-                batch = self.pose.preprocess(image, boxes)
-            with timer("pose"):
-                simcc_x, simcc_y = self.pose.infer(batch.blob)
-            with timer("postprocess"):
-                keypoints, scores = self.pose.postprocess(simcc_x, simcc_y, batch)
+        keypoints, scores = self.estimate(image, boxes, timer)
         with timer("postprocess"):
             ids = self.tracker.update(boxes, box_scores, keypoints, scores, detected)
         return FrameResult(boxes, box_scores, keypoints, scores, ids, detected, timer.ms)

@@ -1,5 +1,6 @@
-"""``use_overlap`` (the ``--pipeline auto`` rule) and ``FrameRunner``, the one loop over the
-serial and the overlapped pipeline that ``dwpose predict`` and the desktop app share.
+"""``pipeline_kind`` (the ``--pipeline auto`` rule) and ``FrameRunner``, the one loop over the
+serial, the overlapped and the parallel pipeline that ``dwpose predict`` and the desktop app
+share.
 
 No GPU needed: the asynchronous GPU backend of the auto rule is a stand-in that runs on the CPU.
 """
@@ -13,7 +14,7 @@ import pytest
 from engines.backends import Backend
 from engines.backends.onnxruntime import OnnxRuntimeBackend
 from engines.detectors import YOLOX
-from engines.overlap import FrameRunner, use_overlap
+from engines.overlap import FrameRunner, pipeline_kind
 from engines.pipeline import FrameResult, WholeBody
 from engines.pose import RTMPose
 from tests.test_overlap import assert_same, read_video
@@ -50,14 +51,27 @@ def pipeline(det: Backend, pose: Backend, interval: int = 1) -> WholeBody:
 def test_auto_overlaps_only_when_both_backends_are_asynchronous(backends):
     det, pose = backends
     cpu = pipeline(det, pose)
-    assert not det.asynchronous and not use_overlap(cpu)  # ONNX Runtime: serial
-    assert use_overlap(cpu, "overlap") and not use_overlap(cpu, "serial")
+    assert not det.asynchronous and pipeline_kind(cpu) == "serial"  # ONNX Runtime
+    assert pipeline_kind(cpu, "overlap") == "overlapped"
+    assert pipeline_kind(cpu, "serial") == "serial"
     gpu = pipeline(FakeGpuBackend(det), FakeGpuBackend(pose))
-    assert use_overlap(gpu) and use_overlap(gpu, "auto") and not use_overlap(gpu, "serial")
-    assert not use_overlap(pipeline(FakeGpuBackend(det), pose))
+    assert pipeline_kind(gpu) == "overlapped" and pipeline_kind(gpu, "serial") == "serial"
+    assert pipeline_kind(pipeline(FakeGpuBackend(det), pose)) == "serial"
     assert FrameRunner(gpu).kind == "overlapped" and FrameRunner(cpu).kind == "serial"
-    with pytest.raises(ValueError, match="choose one of auto, serial, overlap"):
-        use_overlap(cpu, "fast")
+    with pytest.raises(ValueError, match="choose one of auto, serial, overlap, throughput"):
+        pipeline_kind(cpu, "fast")
+
+
+def test_auto_runs_frames_in_parallel_where_the_backends_have_streams(yolox_nano, pose256):
+    """Backends loaded for throughput (streams > 1) with the detector on every frame: the
+    parallel pipeline; with a detector every N > 1 frames, 'throughput' overlaps instead."""
+    det = OnnxRuntimeBackend(yolox_nano, device="cpu", streams=2)
+    pose = OnnxRuntimeBackend(pose256, device="cpu", streams=2)
+    assert det.streams == pose.streams == 2
+    assert pipeline_kind(pipeline(det, pose)) == "parallel"
+    assert pipeline_kind(pipeline(det, pose, interval=7)) == "serial"
+    assert pipeline_kind(pipeline(det, pose, interval=7), "throughput") == "overlapped"
+    assert pipeline_kind(pipeline(det, pose), "serial") == "serial"
 
 
 def test_runner_gives_every_item_in_order_with_the_serial_results(backends, street):
@@ -87,18 +101,48 @@ def test_runner_gives_every_item_in_order_with_the_serial_results(backends, stre
         assert_same(result, expected)
 
 
-@pytest.mark.parametrize("mode", ["serial", "overlap"])
-def test_discard_drops_the_frame_in_flight_and_the_tracks(backends, street, mode):
+@pytest.mark.parametrize("workers", [2, 3])
+def test_parallel_frames_give_the_serial_results_in_order(backends, street, workers):
+    """Several frames in flight, cuts included: every item once, in order, with the serial
+    pipeline's boxes, keypoints and identities; the last ones come back from ``drain``."""
+    cuts = [True, False, False, True, False]
+    serial = pipeline(*backends)
+    want = []
+    for image, cut in zip(street, cuts):
+        if cut:
+            serial.reset()
+        want.append(serial(image))
+    det = OnnxRuntimeBackend(backends[0].path, device="cpu", streams=workers)
+    pose = OnnxRuntimeBackend(backends[1].path, device="cpu", streams=workers)
+    runner: FrameRunner[int] = FrameRunner(pipeline(det, pose), "throughput")
+    assert runner.kind == "parallel"
+    got = []
+    for i, (image, cut) in enumerate(zip(street, cuts)):
+        done = runner.push(i, image, cut)
+        assert (done is None) == (i < workers)  # the first comes back once `workers` are out
+        if done is not None:
+            got.append(done)
+    got += list(runner.drain())
+    runner.close()
+    assert [item for item, _ in got] == list(range(len(street)))
+    for (_, result), expected in zip(got, want):
+        assert_same(result, expected)
+        assert result.timings["detector"] > 0 and result.timings["pose"] > 0
+
+
+@pytest.mark.parametrize(("mode", "interval"), [("serial", 5), ("overlap", 5),
+                                                ("throughput", 1)])
+def test_discard_drops_the_frame_in_flight_and_the_tracks(backends, street, mode, interval):
     """After a failure the runner goes on as a fresh pipeline would."""
-    runner: FrameRunner[int] = FrameRunner(pipeline(*backends, interval=5), mode)
+    runner: FrameRunner[int] = FrameRunner(pipeline(*backends, interval=interval), mode)
     runner.push(0, street[0])
     runner.push(1, street[1])
     runner.discard()
     assert runner.flush() is None
-    fresh = pipeline(*backends, interval=5)
+    fresh = pipeline(*backends, interval=interval)
     want = [fresh(image) for image in street[2:]]
-    got = [runner.push(i, image) for i, image in enumerate(street[2:], 2)] + [runner.flush()]
-    got = [done for done in got if done is not None]
+    got = [runner.push(i, image) for i, image in enumerate(street[2:], 2)]
+    got = [done for done in [*got, *runner.drain()] if done is not None]
     assert [item for item, _ in got] == [2, 3, 4]
     for (_, result), expected in zip(got, want):
         assert_same(result, expected)

@@ -133,14 +133,22 @@ def backend_options(args: argparse.Namespace) -> dict:
     return {"precision": "fp16" if args.precision == "auto" else args.precision}  # tensorrt
 
 
-def pipeline_from_args(args: argparse.Namespace, live: bool) -> WholeBody:
+def pipeline_from_args(args: argparse.Namespace, live: bool,
+                       throughput: bool = False) -> WholeBody:
     """Build the pipeline the options describe; live sources track between detections. Once
     the models are loaded, one start-up line on stderr names the backend (why, and the CPU's
-    features) and the models; a failure before that is its own one line."""
+    features) and the models; a failure before that is its own one line.
+
+    ``throughput``: the frames may run side by side (a video or folder with ``--pipeline``
+    auto or throughput): a CPU runtime is loaded with several streams when the detector runs
+    on every frame (``engines.throughput``)."""
     choice = resolve_backend(args)
     det_path, pose_path = resolve_models(args)
     options = backend_options(args)
     interval = args.det_interval or (7 if live else 1)
+    if (throughput and not live and interval == 1 and not choice.on_gpu
+            and args.backend in ("onnxruntime", "openvino")):
+        options["streams"] = 0
     pipeline = build_pipeline(det_path, pose_path, backend=args.backend, det_interval=interval,
                               whole_image_fallback=not live, score_thr=args.score_thr,
                               nms_thr=args.nms_thr, det_size=args.det_size,

@@ -1,9 +1,10 @@
 """Our pipeline as a contender, and the model-only floor.
 
 ``--backend`` / ``--precision``: the runtime, as ``dwpose predict`` takes them (``auto``: the
-machine's choice, ``engines.backends.auto``); ``--pipeline``: serial, overlapped, or what
-``--pipeline auto`` of the commands picks for that backend. Overlapped, each step returns the
-previous frame's result (the harness counts and draws it).
+machine's choice, ``engines.backends.auto``); ``--pipeline``: serial, overlapped, frames in
+parallel (``throughput``), or what ``--pipeline auto`` of ``dwpose predict`` picks for a video
+with that backend. Overlapped or in parallel, each step returns an earlier frame's result
+(the harness counts and draws it).
 
 ``--floor``: the two models alone, with the same runtime and precision. A first pass runs our
 pipeline over the measured frames to record what each frame needs (the detector's letterbox
@@ -23,7 +24,7 @@ from harness import StepResult, arg_parser, finish, looped_frames, rss_mb, run
 
 from engines.backends.auto import choose_backend
 from engines.draw import draw_skeleton
-from engines.overlap import PIPELINE_MODES, FrameRunner
+from engines.overlap import FILE_PIPELINE_MODES, FrameRunner
 from engines.pipeline import STAGES, WholeBody, build_pipeline
 
 #: Frames recorded for the floor (their blobs stay in memory).
@@ -63,7 +64,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=0, help="inference threads, 0 = per core")
     p.add_argument("--backend", default="auto", help="auto, onnxruntime or openvino")
     p.add_argument("--precision", default="auto", help="auto, fp32, bf16 or int8 (openvino)")
-    p.add_argument("--pipeline", default="auto", choices=PIPELINE_MODES)
+    p.add_argument("--pipeline", default="auto", choices=FILE_PIPELINE_MODES)
     args = p.parse_args()
     import onnxruntime
 
@@ -71,6 +72,8 @@ def main() -> None:
     options = {"device": "cpu", "threads": args.threads}
     if choice.name == "openvino":
         options["precision"] = choice.precision
+    if args.pipeline in ("auto", "throughput") and args.interval == 1:
+        options["streams"] = 0  # as dwpose predict loads them for a video
     pipeline = build_pipeline(args.det, args.pose, backend=choice.name,
                               det_interval=args.interval, **options)
     runner = FrameRunner(pipeline, args.pipeline)

@@ -131,6 +131,9 @@ class Backend(ABC):
         dtype = np.dtype(self.inputs[0].dtype) if self.inputs else np.dtype(np.float32)
         return "fp16" if dtype == np.float16 else "fp32"
 
+    #: Calls the runtime runs side by side at full speed (its streams): frames in flight for
+    #: ``engines.throughput``. 1 for a runtime set up for the lowest latency.
+    streams: int = 1
     #: Why the model runs on a device other than the one asked for ("" when it does not): a
     #: provider that failed to load and left ONNX Runtime on the CPU. Start-up lines show it.
     fallback: str = ""

@@ -11,6 +11,7 @@ warning the start-up line shows (``fallback``). Before the CUDA provider loads,
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -46,12 +47,14 @@ class OnnxRuntimeBackend(Backend):
         threads: intra-op threads; 0 lets ONNX Runtime use one per physical core.
         spin: let idle worker threads spin. Spinning wins a little latency on an idle machine
             but burns the cores that decoding, cropping and drawing need in a live pipeline.
+        streams: calls run side by side (frames in flight, ``engines.throughput``); the
+            cores are shared between them. 0: ``min(4, cores)``; 1: one call at a time.
     """
 
     name = "onnxruntime"
 
     def __init__(self, path: str | Path, device: str = "auto", threads: int = 0,
-                 spin: bool = False) -> None:
+                 spin: bool = False, streams: int = 1) -> None:
         super().__init__(path)
         import onnxruntime as ort
 
@@ -59,6 +62,10 @@ class OnnxRuntimeBackend(Backend):
             raise ModelError(f"{self.path}: model file not found")
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        cores = os.cpu_count() or 1
+        self.streams = streams or min(4, cores)
+        if self.streams > 1 and not threads:
+            threads = max(1, cores // self.streams)
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.log_severity_level = 3

@@ -124,6 +124,9 @@ class OpenVinoBackend(Backend):
         pin: pin the threads to cores (OpenVINO's own default; off here, see above).
         compile_cache: the folder of compiled models (default: ``openvino/`` in the model
             cache; ``""`` compiles every time).
+        streams: 1 compiles for the lowest latency (one request uses every core); more
+            compiles for throughput with that many streams, 0 with OpenVINO's own number
+            (frames in flight, ``engines.throughput``).
     """
 
     name = "openvino"
@@ -131,7 +134,7 @@ class OpenVinoBackend(Backend):
 
     def __init__(self, path: str | Path, device: str = "auto", precision: str = "auto",
                  threads: int = 0, pin: bool = False,
-                 compile_cache: str | Path | None = None) -> None:
+                 compile_cache: str | Path | None = None, streams: int = 1) -> None:
         super().__init__(path)
         if device not in ("auto", "cpu"):
             raise UserError(f"device {device!r}: the openvino backend runs on the CPU "
@@ -166,8 +169,10 @@ class OpenVinoBackend(Backend):
             precision if precision != "auto" else "bf16" if self.cpu_bf16 else "fp32")
         hint = "bf16" if self._precision == "int8" and self.cpu_bf16 else _HINTS.get(
             self._precision, "f32")
-        config = {"INFERENCE_PRECISION_HINT": hint, "PERFORMANCE_HINT": "LATENCY",
-                  "ENABLE_CPU_PINNING": pin}
+        config = {"INFERENCE_PRECISION_HINT": hint, "ENABLE_CPU_PINNING": pin,
+                  "PERFORMANCE_HINT": "LATENCY" if streams == 1 else "THROUGHPUT"}
+        if streams > 1:
+            config["NUM_STREAMS"] = streams
         if threads:
             config["INFERENCE_NUM_THREADS"] = threads
         cache = _compile_cache(compile_cache)
@@ -178,6 +183,8 @@ class OpenVinoBackend(Backend):
         except RuntimeError as exc:
             raise ModelError(f"{self.path}: OpenVINO cannot compile this model "
                              f"({one_line(exc)[:300]})") from None
+        self.streams = (1 if streams == 1 else
+                        int(self.compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
         declared = _declared_shapes(self.path) if self.path.suffix.lower() == ".onnx" else {}
         self.inputs = [_spec(p, declared) for p in self.compiled.inputs]
         self.outputs = [_spec(p, declared) for p in self.compiled.outputs]
@@ -229,7 +236,7 @@ class OpenVinoBackend(Backend):
             with self._lock:
                 if self._idle:
                     return self._idle.pop()
-                if self._requests < MAX_REQUESTS:
+                if self._requests < max(MAX_REQUESTS, self.streams):
                     self._requests += 1
                     return self.compiled.create_infer_request()
                 oldest = self._in_flight[0]

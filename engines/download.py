@@ -210,7 +210,7 @@ class _Partial:
     def load(cls, path: Path, url: str) -> _Partial | None:
         """The record at ``path`` if it is readable and for ``url``, else None."""
         try:
-            data = json.loads(path.read_text())
+            data = json.loads(path.read_text(encoding="utf-8"))
             record = cls(data["url"], data["validator"],
                          tuple(Digest(*d) for d in data.get("digests", [])))
         except (OSError, ValueError, KeyError, TypeError):

@@ -357,7 +357,7 @@ def record_path(model: Path) -> Path:
 def _recorded_sha256(model: Path) -> str | None:
     """The SHA-256 recorded for ``model`` at its first good download (None if no record)."""
     try:
-        digest = json.loads(record_path(model).read_text())["sha256"]
+        digest = json.loads(record_path(model).read_text(encoding="utf-8"))["sha256"]
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return digest if isinstance(digest, str) else None

@@ -33,7 +33,7 @@ PERSON_LABEL = 0
 def pipeline_norm(path: Path) -> Normalization | None:
     """The normalisation an OpenMMLab SDK's ``pipeline.json`` states (None: unreadable)."""
     try:
-        spec = json.loads(path.read_text())
+        spec = json.loads(path.read_text(encoding="utf-8"))
         tasks = spec["pipeline"]["tasks"]
     except (OSError, ValueError, KeyError, TypeError):
         return None

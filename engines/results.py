@@ -1,19 +1,23 @@
 """Results in the COCO keypoint results format, written as a stream so nothing is lost.
 
 Each person becomes ``{"image_id", "file_name", "category_id": 1, "bbox": [x, y, w, h],
-"keypoints": [x1, y1, s1, ... 133 triples], "score"}``; for a video ``image_id`` is the frame
-index, for images it is the number in the file name when the stem is all digits (COCO's
+"keypoints": [x1, y1, s1, ... 133 triples], "score", "track_id"}``; for a video ``image_id`` is
+the frame index, for images it is the number in the file name when the stem is all digits (COCO's
 ``000000000785.jpg`` -> 785, so results match COCO ground truth) and the position otherwise.
+The keypoints of the parts left out (``parts``) are written 0, 0, 0 (the format has a place for
+every point); ``score`` is the person's, from every keypoint the model gave.
 """
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
 from .files import AtomicFile
 from .pipeline import FrameResult
+from .skeleton import PARTS, part_mask
 
 
 def image_id_for(name: str, index: int) -> int:
@@ -21,13 +25,16 @@ def image_id_for(name: str, index: int) -> int:
     return int(stem) if stem.isdigit() else index
 
 
-def coco_results(result: FrameResult, image_id: int, file_name: str) -> list[dict]:
-    """One COCO results entry per person of ``result``."""
+def coco_results(result: FrameResult, image_id: int, file_name: str,
+                 parts: Iterable[str] = tuple(PARTS)) -> list[dict]:
+    """One COCO results entry per person of ``result``, with the keypoints of ``parts``."""
     entries = []
     person_scores = result.person_scores()
+    kept = part_mask(parts)[:, None]
     for i in range(len(result)):
         x1, y1, x2, y2 = (float(v) for v in result.boxes[i])
-        triples = np.concatenate([result.keypoints[i], result.scores[i][:, None]], axis=1)
+        triples = np.where(kept, np.concatenate(
+            [result.keypoints[i], result.scores[i][:, None]], axis=1), 0.0)
         entries.append({
             "image_id": image_id,
             "file_name": file_name,

@@ -5,10 +5,16 @@ read as an image when its suffix says so and as a video otherwise. Unreadable im
 yielded with ``image=None`` so the caller can warn and count them without losing its place.
 A video that stops before the frame count of its header (a truncated or damaged file) says so
 through ``ended_early()``.
+
+``list_inputs`` turns a command line's inputs (paths, globs, folders walked with
+``recursive``) into the sources of a batch, each with the output folder it gets; ``shard``
+splits them over machines.
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+import glob
+import os
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +26,9 @@ from .errors import InputError
 from .paths import visible_files
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
+#: What a glob or a folder walk takes as a video (a path given by name opens whatever it is).
+VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv",
+                  ".flv", ".ts", ".mts"}
 
 
 @dataclass
@@ -145,3 +154,100 @@ def open_source(spec: str | int | Path, camera_size: tuple[int, int] | None = No
     if path.suffix.lower() in IMAGE_SUFFIXES:
         return ImageFiles([path], path.stem)
     return VideoCapture(str(path), path.stem, live=False)
+
+
+@dataclass(frozen=True)
+class Input:
+    """One source of a batch: ``spec`` is what ``open_source`` opens, ``key`` its output
+    folder under the batch's: the path relative to the folder that holds every input (parts
+    joined by ``/``), without the file's suffix (with it where two inputs would share one)."""
+
+    spec: str
+    key: str
+
+
+def is_glob(text: str) -> bool:
+    """Whether ``text`` is a pattern for ``list_inputs`` to expand (not an existing path)."""
+    return glob.has_magic(text) and not Path(text).exists()
+
+
+def _walk(folder: Path, exclude: Path | None) -> list[Path]:
+    """The inputs under ``folder``: itself when it holds images, each video, then each
+    sub-folder's (hidden names and ``exclude`` skipped, in code point order)."""
+    if exclude is not None and folder.resolve() == exclude:
+        return []
+    found = [folder] if visible_files(folder, IMAGE_SUFFIXES) else []
+    found += visible_files(folder, VIDEO_SUFFIXES)
+    subfolders = sorted((p for p in folder.iterdir()
+                         if p.is_dir() and not p.name.startswith(".")), key=lambda p: p.name)
+    for sub in subfolders:
+        found += _walk(sub, exclude)
+    return found
+
+
+def _keys(paths: list[Path]) -> list[str]:
+    """Each path relative to the folder holding them all, suffix dropped (kept where that
+    would make two keys one), parts joined by ``/``."""
+    absolute = [p.resolve() for p in paths]
+    try:
+        root = Path(os.path.commonpath([p.parent for p in absolute]))
+        relative = [p.relative_to(root) for p in absolute]
+    except ValueError:  # on different drives (Windows): the drive is the first part
+        relative = [Path(p.drive.strip(":\\/") or "root", p.relative_to(p.anchor))
+                    for p in absolute]
+    stems = [r.with_suffix("") if p.is_file() else r for r, p in zip(relative, absolute)]
+    keys = ["/".join(s.parts) for s in stems]
+    shared = {k for k in keys if keys.count(k) > 1}
+    return ["/".join(r.parts) if k in shared else k for k, r in zip(keys, relative)]
+
+
+def list_inputs(specs: Sequence[str], recursive: bool = False,
+                exclude: str | Path | None = None) -> list[Input]:
+    """The sources of ``specs``, sorted by key, each once.
+
+    A spec is a camera index (alone: a camera runs until stopped), an image, a video, a folder
+    of images or a glob (``*``, ``?``, ``[...]``; ``**`` spans folders), which is expanded
+    here so that quoting it works in every shell, PowerShell and cmd included; a glob takes
+    folders and the files with an image or video suffix. With ``recursive``, a folder stands
+    for itself when it holds images, its videos and those of every sub-folder. ``exclude``
+    (the output folder) is never taken. Raises ``InputError`` for a spec that names nothing.
+    """
+    if any(str(s).isdigit() for s in specs):
+        if len(specs) > 1 or recursive:
+            raise InputError("a camera runs until it is stopped: give it as the only input")
+        return [Input(str(specs[0]), f"camera{specs[0]}")]
+    skip = Path(exclude).resolve() if exclude is not None else None
+    paths: list[Path] = []
+    for spec in specs:
+        if is_glob(spec):
+            matches = [Path(m) for m in sorted(glob.glob(spec, recursive=True))]
+            matches = [m for m in matches if m.is_dir() or m.suffix.lower() in
+                       IMAGE_SUFFIXES | VIDEO_SUFFIXES]
+            if not matches:
+                raise InputError(f"{spec}: no file or folder matches")
+        else:
+            matches = [Path(spec)]
+            if not matches[0].exists():
+                raise InputError(f"{spec}: no such file, folder or camera index")
+        for path in matches:
+            paths += _walk(path, skip) if recursive and path.is_dir() else [path]
+    seen: set[tuple[int, int]] = set()
+    unique = []
+    for path in paths:
+        st = path.stat()
+        if (st.st_dev, st.st_ino) not in seen and (skip is None or path.resolve() != skip):
+            seen.add((st.st_dev, st.st_ino))
+            unique.append(path)
+    if not unique:
+        raise InputError(f"{', '.join(specs)}: no image or video found")
+    inputs = [Input(str(p), k) for p, k in zip(unique, _keys(unique))]
+    return sorted(inputs, key=lambda i: i.key)
+
+
+def shard(inputs: Sequence[Input], index: int, count: int) -> list[Input]:
+    """The ``index``-th (1-based) of ``count`` shards: every ``count``-th input of the sorted
+    list from the ``index``-th on, so shards differ by at most one input, and every machine
+    that lists the same inputs takes its own."""
+    if not 1 <= index <= count:
+        raise ValueError(f"shard {index}/{count}: expected 1 <= I <= N")
+    return list(inputs[index - 1::count])

@@ -90,3 +90,39 @@ def torch_device(text: str) -> str:
         raise argparse.ArgumentTypeError(
             f"expected cpu, cuda, cuda:N or mps, got {text!r}")
     return text
+
+
+#: Counts that may be 0 (frames of a gap).
+non_negative_int = number(int, 0)
+#: The smallest short side ``--pose-map-size`` takes: both rounded sides stay above 0.
+MIN_SHORT_SIDE = 64
+
+
+def canvas_size(text: str) -> int | tuple[int, int]:
+    """``--pose-map-size``: ``WxH`` (an exact canvas, returned as ``(W, H)``) or ``N`` (the
+    short side, returned as an int; ``engines.openpose.canvas_size`` rounds the sides)."""
+    w, sep, h = text.lower().partition("x")
+    try:
+        values = [int(w), int(h)] if sep else [int(w)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected WxH (e.g. 1024x768) or a short side (e.g. 1024), got {text!r}") from None
+    if sep and min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected a width and a height >= 1, got {text}")
+    if not sep and values[0] < MIN_SHORT_SIDE:
+        raise argparse.ArgumentTypeError(
+            f"expected a short side >= {MIN_SHORT_SIDE}, got {text}")
+    return (values[0], values[1]) if sep else values[0]
+
+
+def shard(text: str) -> tuple[int, int]:
+    """``--shard I/N``: the I-th of N parts, 1 <= I <= N."""
+    i, sep, n = text.partition("/")
+    try:
+        index, count = int(i), int(n)
+    except ValueError:
+        index = count = 0
+    if not sep or not 1 <= index <= count:
+        raise argparse.ArgumentTypeError(
+            f"expected I/N with 1 <= I <= N (e.g. 2/4), got {text!r}")
+    return index, count

@@ -4,7 +4,9 @@
 
 - ``frame.png``: the camera frame as captured (not mirrored, no overlay),
 - ``keypoints.json``: COCO keypoint results, one entry per person, 133 keypoints each
-  (``engines.results.coco_results``, as ``dwpose predict`` writes them),
+  (``engines.results.coco_results``, as ``dwpose predict`` writes them); the keypoints are
+  the ones shown, smoothed per person by the app's one-euro filter (``dwpose predict --smooth``
+  on a camera smooths the same way), so a capture holds no frame-to-frame jitter,
 - ``openpose.json``: the OpenPose / sd-webui-controlnet JSON (``engines.openpose``),
 - ``pose.png``: the OpenPose pose map ControlNet is conditioned on (``engines.openpose``).
 

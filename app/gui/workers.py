@@ -103,11 +103,14 @@ class Processed:
     """One frame after inference, ready to show."""
 
     packet: Packet
-    result: FrameResult | None = None  # the model output for this very frame (what is saved)
-    smoothed: FrameResult | None = None  # one-euro smoothed keypoints (what is shown, guided)
+    # The keypoints saved by a capture: the model's, smoothed per track by the one-euro filter
+    # (engines.smoothing, as `dwpose predict --smooth` on a camera), the ones shown and guided.
+    result: FrameResult | None = None
+    smoothed: FrameResult | None = None  # the same keypoints, in their role of what is shown
     guidance: GuidanceState | None = None
     timings: dict[str, float] = field(default_factory=dict)  # ms per stage, "guide" included
     done: float = 0.0  # time.perf_counter() when processing finished
+    raw: FrameResult | None = None  # the model's own output for this very frame
 
 
 @dataclass(frozen=True)
@@ -323,7 +326,7 @@ class InferenceThread(QThread):
 
     def _finish(self, packet: Packet, result: FrameResult | None) -> Processed:
         """Smoothing and guidance on one frame's result (None: shown without keypoints)."""
-        out = Processed(packet, result)
+        out = Processed(packet, raw=result)
         if packet.cut:
             self.smoother.reset()
             self.guide.reset()
@@ -331,7 +334,7 @@ class InferenceThread(QThread):
             try:
                 out.timings = dict(result.timings)
                 start = time.perf_counter()
-                out.smoothed = self.smoother(result, packet.t)
+                out.result = out.smoothed = self.smoother(result, packet.t)
                 out.guidance = self.guide.update(out.smoothed, packet.image.shape, packet.t,
                                                  exposure_stats(packet.image))
                 out.timings["guide"] = (time.perf_counter() - start) * 1e3

@@ -57,8 +57,8 @@ Several inputs (-i a.mp4 b.mp4, a glob, --recursive) make a batch: each input ge
 files one input gets in OUTPUT_DIR/<its path from the folder holding every input>/, the
 models load once, a failed input does not stop the others, and the last line counts them:
 'N done, M skipped, K failed (the first reason)'; the exit code is not 0 when one failed.
-Quote globs ('clips/*.mp4', 'shots/**/*.jpg'): dwpose expands them itself, the same way in
-bash, zsh, PowerShell and cmd.
+Quote globs in double quotes ("clips/*.mp4", "shots/**/*.jpg"): dwpose expands them itself,
+the same way in bash, zsh, PowerShell and cmd.
 --pipeline overlap runs the detector of frame t while the pose model of frame t-1 finishes:
 the outputs are the same, in the same order, as with --pipeline serial."""
 
@@ -427,7 +427,8 @@ def _run_batch(args: argparse.Namespace, several: bool) -> int:
         stopped = EXIT_CODES[signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT]
     line = f"{done} done, {skipped} skipped, {len(failed)} failed"
     if failed:
-        line += f" ({failed[0][0].spec}: {one_line(failed[0][1])})"
+        spec, reason = failed[0][0].spec, one_line(failed[0][1])
+        line += f" ({reason if reason.startswith(spec) else f'{spec}: {reason}'})"
     if stopped:
         name = "SIGTERM" if stopped == EXIT_CODES[signal.SIGTERM] else "SIGINT"
         line += f", stopped by {name} ({len(inputs) - position} not started)"

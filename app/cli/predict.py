@@ -40,7 +40,7 @@ from engines.sources import (
     shard,
 )
 
-from .common import add_pipeline_args
+from .common import add_pipeline_args, pipeline_from_args
 from .flags import canvas_size, fraction, non_negative_int, parts, positive_int
 from .flags import shard as shard_spec
 from .signals import EXIT_CODES, StopSignals, Terminated
@@ -191,13 +191,13 @@ class AnnotatedVideo:
         replace(self.tmp, self.path, "annotated video")
 
 
-def most_prominent(result: FrameResult, shape: tuple[int, ...], n: int | None) -> FrameResult:
+def keep_prominent(result: FrameResult, shape: tuple[int, ...], n: int | None) -> FrameResult:
     """``result`` with its ``n`` most prominent persons only (all when ``n`` is None)."""
-    from engines.prominence import most_prominent as keep
+    from engines.prominence import most_prominent
 
     if n is None or len(result) <= n:
         return result
-    idx = keep(result.boxes, shape, n)
+    idx = most_prominent(result.boxes, shape, n)
     return dataclasses.replace(result, boxes=result.boxes[idx], box_scores=result.box_scores[idx],
                                keypoints=result.keypoints[idx], scores=result.scores[idx],
                                track_ids=np.asarray(result.track_ids)[idx])
@@ -260,7 +260,7 @@ class Outputs:
         from engines.openpose import canvas_size, draw_pose_map, openpose_json, to_canvas
         from engines.results import coco_results, image_id_for
 
-        result = most_prominent(result, shape, self.max_persons)
+        result = keep_prominent(result, shape, self.max_persons)
         is_images = self.source.kind == "images"
         stem = Path(frame.name).stem
         h, w = shape
@@ -340,12 +340,6 @@ def _smoothing(args: argparse.Namespace, source: FrameSource) -> str | None:
     return "two-pass" if args.smooth == "auto" else args.smooth
 
 
-def _pipeline(args: argparse.Namespace, live: bool) -> WholeBody:
-    from .common import pipeline_from_args
-
-    return pipeline_from_args(args, live=live)
-
-
 def run(args: argparse.Namespace) -> int:
     several = len(args.input) > 1 or args.recursive or any(map(is_glob, args.input))
     if several or args.skip_existing or args.shard:
@@ -355,7 +349,8 @@ def run(args: argparse.Namespace) -> int:
         # a bad output path or option fails before any model loads
         outputs = Outputs(args, source, spec, args.output_dir, args.output_json)
         smooth = _smoothing(args, source)
-        return _run_source(args, source, _pipeline(args, source.live), outputs, spec, smooth)
+        return _run_source(args, source, pipeline_from_args(args, live=source.live), outputs,
+                           spec, smooth)
 
 
 def _run_source(args: argparse.Namespace, source: FrameSource, pipeline: WholeBody,
@@ -411,7 +406,7 @@ def _run_batch(args: argparse.Namespace, several: bool) -> int:
                     outputs = Outputs(args, source, item.spec, out_dir, args.output_json)
                     smooth = _smoothing(args, source)
                     if pipeline is None:  # models fail every input: not caught here
-                        pipeline = _pipeline(args, source.live)
+                        pipeline = pipeline_from_args(args, live=source.live)
                     code = _run_source(args, source, pipeline, outputs, item.spec, smooth)
             except EXPECTED as exc:
                 failed.append((item, exc))

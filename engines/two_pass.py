@@ -215,11 +215,14 @@ class TwoPassSmoother:
             for i, tid in enumerate(frame_ids):
                 first.setdefault(tid, (f, np.asarray(r.boxes[i])))
                 last[tid] = (f, np.asarray(r.boxes[i]))
+        starting: dict[int, list[int]] = {}  # frame -> identities starting there
+        for tid, (begin, _) in first.items():
+            starting.setdefault(begin, []).append(tid)
         pairs = []
         for a, (end, box_a) in last.items():
-            for b, (begin, box_b) in first.items():
-                if 1 <= begin - end - 1 <= self.max_gap:
-                    iou = float(box_iou(box_a, box_b)[0, 0])
+            for begin in range(end + 2, end + 2 + self.max_gap):  # 1..max_gap frames lost
+                for b in starting.get(begin, []):
+                    iou = float(box_iou(box_a, first[b][1])[0, 0])
                     if iou >= self.iou_thr:
                         pairs.append((-iou, a, b))
         successor: dict[int, int] = {}

@@ -254,14 +254,15 @@ def pipeline_kind(pipeline: WholeBody, mode: str = "auto") -> str:
     """
     if mode not in FILE_PIPELINE_MODES:
         raise ValueError(f"pipeline {mode!r}: choose one of {', '.join(FILE_PIPELINE_MODES)}")
+    if mode in ("serial", "overlap"):
+        return "serial" if mode == "serial" else "overlapped"
+    if frames_in_flight(pipeline) > 1 or (
+            mode == "throughput" and pipeline.tracker.det_interval == 1):
+        return "parallel"  # with one stream each, still one frame's models beside the next
+    if mode == "throughput":
+        return "overlapped"
     det, pose = pipeline.detector.backend, pipeline.pose.backend
-    if mode in ("auto", "throughput") and frames_in_flight(pipeline) > 1:
-        return "parallel"
-    if mode == "throughput" and pipeline.tracker.det_interval == 1:
-        return "parallel"  # one stream each still overlaps one frame's models with the next
-    if mode == "auto":
-        return "overlapped" if det.asynchronous and pose.asynchronous else "serial"
-    return "serial" if mode == "serial" else "overlapped"
+    return "overlapped" if det.asynchronous and pose.asynchronous else "serial"
 
 
 class FrameRunner(Generic[T]):

@@ -1,7 +1,9 @@
-"""INT8 quantization for the CPU: the quantized file runs in the pipeline, the agreement
-measures are right on known answers, and mistakes give clear errors."""
+"""INT8 quantization for the CPU: the quantized files (ONNX Runtime's quantizer, NNCF for
+OpenVINO) run in the pipeline and in integer kernels, the detector agreement is right on known
+answers, and mistakes give clear errors. The precision gate has tests/test_precision_gate.py."""
 from __future__ import annotations
 
+import importlib.util
 import json
 
 import cv2
@@ -16,15 +18,20 @@ from engines.models import load_model
 from engines.pipeline import build_pipeline
 from engines.pose import RTMPose
 from engines.quantize import (
+    AccuracyControl,
     QuantizeError,
     detector_agreement,
-    pose_agreement,
+    int8_path,
     quantize,
+    quantize_nncf,
     speed,
 )
 from tests.onnx_models import make_detector_onnx, make_pose_onnx
 
 POSE_SIZE = (48, 64)  # (w, h)
+needs_nncf = pytest.mark.skipif(
+    importlib.util.find_spec("nncf") is None or importlib.util.find_spec("openvino") is None,
+    reason="nncf and openvino are not installed (pip install -e .[openvino])")
 
 
 @pytest.fixture(scope="module")
@@ -56,38 +63,6 @@ def test_quantized_pose_model_runs_in_the_pipeline(models, frames, tmp_path, fmt
     pipeline = build_pipeline(str(det), str(out), device="cpu")
     result = pipeline(cv2.imread(str(frames / "f0.png")))
     assert result.keypoints.shape == (1, 133, 2) and np.isfinite(result.keypoints).all()
-
-
-class _Peaks(RTMPose):
-    """Pose stage whose SimCC logits peak at fixed bins, whatever the crop."""
-
-    def __init__(self, backend, x_bin: int, y_bin: int) -> None:
-        super().__init__(backend)
-        self.bins = x_bin, y_bin
-
-    def infer(self, blob):
-        n, (w, h) = len(blob), self.input_size
-        sx, sy = np.zeros((n, 133, w * 2), np.float32), np.zeros((n, 133, h * 2), np.float32)
-        sx[:, :, self.bins[0]], sy[:, :, self.bins[1]] = 0.9, 0.8
-        return sx, sy
-
-
-def test_pose_agreement_known_shift(models, frames):
-    backend = load_model(models[0], "pose")[0]
-    images = [cv2.imread(str(p)) for p in sorted(frames.glob("*.png"))]
-    ref = _Peaks(backend, 40, 60)
-    same = pose_agreement(ref, _Peaks(backend, 40, 60), images)
-    assert same.persons == 8 and same.mean_px == 0 and same.pck == {0.01: 1.0, 0.05: 1.0}
-    # 6 bins = 3 input pixels along x; the 48x64 whole-image box becomes a 60x80 crop, so
-    # 3 input pixels are 3.75 image pixels, 3.75 / 80 = 4.7% of the crop's long side.
-    shifted = pose_agreement(ref, _Peaks(backend, 46, 60), images)
-    assert shifted.mean_px == pytest.approx(3.75, abs=1e-4)
-    assert shifted.mean_rel == pytest.approx(3.75 / 80, abs=1e-6)
-    assert shifted.pck == {0.01: 0.0, 0.05: 1.0} and shifted.score_diff == 0
-    # Boxes from a finder: two persons per image, each compared.
-    two = pose_agreement(ref, _Peaks(backend, 46, 60), images[:2],
-                         lambda img: np.array([[0, 0, 48, 64], [0, 0, 24, 32]], np.float32))
-    assert two.persons == 4
 
 
 def test_detector_agreement_known_iou(tmp_path):
@@ -126,23 +101,38 @@ def test_quantize_errors(models, tmp_path):
     assert not (tmp_path / "x.onnx").exists()
 
 
-def test_cli_quantizes_and_reports(models, frames, tmp_path, capsys):
+def test_cli_quantizes_and_gates(models, frames, tmp_path, capsys):
     report = tmp_path / "r.json"
+    out_file = tmp_path / "p8.onnx"
     code = cli.main(["quantize", "--onnx", str(models[0]), "--images", str(frames),
-                     "--frames", "4", "--holdout", "3", "--batch", "2",
-                     "--output", str(tmp_path / "p8.onnx"), "--json", str(report)])
-    assert code == 0
-    out = capsys.readouterr().out
-    assert "calibrating: 2 batch(es)" in out and "PCK@0.05" in out and "x\n" in out
+                     "--runtime", "onnxruntime", "--frames", "4", "--holdout", "3",
+                     "--batch", "2", "--output", str(out_file), "--json", str(report)])
     data = json.loads(report.read_text())
+    assert code == (0 if data["gate"]["passed"] else 1)
+    out = capsys.readouterr().out
+    assert "calibrating: 2 batch(es)" in out and "precision gate (each part: " in out
     assert data["calibration_frames"] == 4 and data["holdout_frames"] == 3
-    assert data["agreement"]["persons"] == 3 and data["speedup"] > 0
+    gate = data["gate"]
+    assert gate["persons"] == 3 and gate["fingerprint"]["runtime"] == "onnxruntime"
+    assert gate["speed"]["reference"] == "onnxruntime fp32" and gate["speed"]["candidate_ms"] > 0
+    assert json.loads((tmp_path / "p8.gate.json").read_text())["verdicts"] == [gate]
+
+
+def test_cli_quantizes_a_detector_with_its_box_agreement(models, frames, tmp_path, capsys):
+    assert cli.main(["quantize", "--onnx", str(models[1]), "--images", str(frames),
+                     "--runtime", "onnxruntime", "--frames", "4", "--holdout", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "found at IoU >= 0.5" in out and "INT8" in out
+    assert int8_path(models[1]).is_file() and not (models[1].parent / "det.int8.gate.json"
+                                                   ).exists()
 
 
 @pytest.mark.parametrize("argv, message", [
     (["--onnx", "{missing}"], "no such ONNX file"),
     (["--onnx", "{pose}", "--output", "{pose}"], "would overwrite"),
     (["--onnx", "{pose}", "--images", "{one}"], "at least 2 frames"),
+    (["--onnx", "{pose}", "--runtime", "onnxruntime", "--accuracy-control", "0.01"],
+     "--accuracy-control and --head apply to --runtime openvino"),
 ])
 def test_cli_errors(models, frames, tmp_path, capsys, argv, message):
     one = tmp_path / "one"
@@ -177,3 +167,63 @@ def test_pose_head_stays_float(models, frames, tmp_path):
         by_op.setdefault(node.op_type, []).append(node)
     assert all(set(n.input) & dequantized for n in by_op["Conv"])
     assert not any(set(n.input) & dequantized for n in by_op["MatMul"])
+
+
+@needs_nncf
+@pytest.mark.parametrize("head_float", [True, False])
+def test_nncf_runs_in_integer_kernels_under_openvino(models, frames, tmp_path, head_float):
+    """NNCF's QDQ file: OpenVINO runs its convolutions in u8/i8 kernels; the SimCC head's
+    matrix products stay float unless asked, and the outputs stay close to FP32."""
+    from engines.backends import create_backend
+
+    pose, _ = models
+    out = quantize_nncf(pose, tmp_path / "n.int8.onnx", ImageBatcher(frames, pose, batch_size=2),
+                        head_float=head_float)
+    assert not list(tmp_path.glob(".*.part*"))
+    backend = create_backend("openvino", out, precision="int8", compile_cache="")
+    kernels = backend.runtime_precisions()
+    convs = {p for (layer, p) in kernels if layer == "Convolution"}
+    assert convs and convs <= {"u8", "i8"}
+    heads = {p for (layer, p) in kernels if layer in ("MatMul", "FullyConnected")}
+    assert heads and (heads == {"f32"}) == head_float
+    blob = np.random.default_rng(1).normal(0, 1, (2, 3, 64, 48)).astype(np.float32)
+    got = backend.infer({"input": blob})
+    want = load_model(pose, "pose")[0].infer({"input": blob})
+    for name in want:
+        scale = np.abs(want[name]).max()
+        assert np.abs(got[name] - want[name]).max() < 0.1 * scale
+
+
+@needs_nncf
+def test_accuracy_control_asks_the_gate_metric(models, frames, tmp_path):
+    """NNCF's accuracy-aware quantization calls the gate's OKS: 1 for FP32 itself, and the
+    quantized model's value per frame."""
+    pose, _ = models
+    reference = RTMPose(load_model(pose, "pose")[0])
+    images = [cv2.imread(str(p)) for p in sorted(frames.glob("*.png"))[:3]]
+    control = AccuracyControl(0.5, reference, images)
+    real, calls = control.validate, []
+
+    def validate(model, items):
+        items = list(items)
+        result = real(model, items)
+        calls.append((any(n.op_type == "QuantizeLinear" for n in model.graph.node),
+                      len(items), *result))
+        return result
+
+    control.validate = validate
+    out = quantize_nncf(pose, tmp_path / "a.int8.onnx", ImageBatcher(frames, pose, batch_size=2),
+                        accuracy=control)
+    assert out.is_file()
+    fp32 = [c for c in calls if not c[0] and c[1] == 3]
+    int8 = [c for c in calls if c[0] and c[1] == 3]
+    assert fp32 and int8
+    assert fp32[0][2] == pytest.approx(1.0, abs=1e-3) and len(fp32[0][3]) == 3
+    assert all(0 <= v <= 1 for c in int8 for v in c[3]) and int8[0][2] == np.mean(int8[0][3])
+
+
+def test_nncf_errors(models, tmp_path):
+    pytest.importorskip("nncf")
+    with pytest.raises(QuantizeError, match="no calibration batch"):
+        quantize_nncf(models[0], tmp_path / "x.onnx", [])
+    assert not (tmp_path / "x.onnx").exists()

@@ -1,4 +1,5 @@
-"""``dwpose quantize``: an INT8 ONNX model for the CPU, calibrated on real frames, and its cost."""
+"""``dwpose quantize``: an INT8 model for the CPU, calibrated on real frames, checked by the
+precision gate before anything uses it."""
 from __future__ import annotations
 
 import argparse
@@ -11,48 +12,81 @@ from engines.files import check_output_file, write_file
 from engines.paths import same_file
 
 from .common import add_detector_file_args, positive_int
+from .flags import number
 
 DESCRIPTION = """\
-Quantize a detector (raw YOLOX or end2end) or a SimCC pose ONNX model to INT8 for ONNX
-Runtime on the CPU (static quantization: uint8 activations, int8 weights per channel).
+Quantize a SimCC pose ONNX model (or a detector: raw YOLOX or end2end) to INT8 for the CPU,
+for one runtime:
+  openvino     NNCF, OpenVINO's own quantizer (a QDQ .onnx that OpenVINO runs in integer
+               kernels; slow under ONNX Runtime). The default when OpenVINO and NNCF are
+               installed (pip install -e .[openvino]).
+  onnxruntime  ONNX Runtime's static quantization (uint8 activations, int8 weights per
+               channel): the file for ONNX Runtime.
 Activation ranges are calibrated on frames of your video or folder of images, with the app's
-own preprocessing (the detector's letterbox, or RTMPose person crops found by --det). A part
-of the frames is held out: on it, the INT8 model is compared with the FP32 one (keypoint
-distance and PCK for a pose model, box IoU for a detector), and both are timed. The result
-loads anywhere an .onnx does: dwpose predict --pose model.int8.onnx"""
+own preprocessing (the detector's letterbox, or RTMPose person crops found by --det). Further
+frames are held out. On them the precision gate compares a pose model with FP32: per part
+(body, foot, face, left and right hand) the mean pixel error and the share of persons whose
+OKS against FP32 (COCO-WholeBody sigmas) reaches the threshold. It prints the table and stores
+the verdict beside the model (<model>.int8.gate.json), with this machine's CPU and runtime.
+dwpose predict --precision auto runs the INT8 model only where its verdict passed (on this
+CPU, with this runtime version, and faster than what it replaces); --precision int8 runs it
+anyway, with a warning. A failed gate keeps the file and exits with status 1. A detector is
+compared by its boxes (IoU), without a gate.
+docs/quantization.md has the measurements and the thresholds."""
 
 EPILOG = """\
 examples:
   dwpose quantize --onnx dwpose-m.onnx --images clip.mp4 --det yolox_nano.onnx
-  dwpose quantize --onnx yolox_nano.onnx --images frames/ --output yolox_nano.int8.onnx
-  dwpose quantize --onnx dwpose-l.onnx --images clip.mp4 --format qoperator --method percentile"""
+  dwpose quantize --onnx dwpose-m.onnx --images clip.mp4 --det yolox_nano.onnx \\
+      --accuracy-control 0.01
+  dwpose quantize --onnx dwpose-m.onnx --images frames/ --runtime onnxruntime
+  dwpose quantize --onnx yolox_nano.onnx --images frames/ --output yolox_nano.int8.onnx"""
+
+
+def default_runtime() -> str:
+    """openvino where OpenVINO and NNCF are installed, else onnxruntime."""
+    from engines.backends.auto import installed
+
+    return "openvino" if installed("openvino") and installed("nncf") else "onnxruntime"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``quantize`` subcommand."""
-    from engines.quantize import FORMATS, METHODS
+    from engines.quantize import FORMATS, METHODS, RUNTIMES
 
-    p = subparsers.add_parser("quantize", help="INT8 model for the CPU (ONNX Runtime)",
-                              description=DESCRIPTION, epilog=EPILOG,
+    p = subparsers.add_parser("quantize", help="INT8 model for the CPU, checked by the "
+                              "precision gate", description=DESCRIPTION, epilog=EPILOG,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--onnx", type=Path, required=True, metavar="M.onnx",
-                   help="FP32 detector or SimCC pose model")
+                   help="FP32 SimCC pose model or detector")
     p.add_argument("--images", required=True, metavar="DIR_OR_VIDEO",
                    help="folder of images or a video: calibration and held-out frames")
     p.add_argument("--output", type=Path, metavar="OUT.onnx",
-                   help="INT8 model to write (default: <model>.int8.onnx beside it)")
+                   help="INT8 model to write (default: <model>.int8.onnx beside it, where "
+                        "--precision int8 and auto look for it)")
     p.add_argument("--det", type=Path, metavar="D.onnx",
                    help="pose model: detector ONNX that finds the persons to crop "
                         "(default: each whole frame is one person box)")
+    p.add_argument("--runtime", choices=RUNTIMES,
+                   help="the runtime the INT8 file is for, and its quantizer (default: "
+                        "openvino with NNCF where both are installed, else onnxruntime)")
+    p.add_argument("--head", choices=("float", "int8"), default="float",
+                   help="openvino: keep the SimCC head's matrix products in float, or "
+                        "quantize them too (default: %(default)s; docs/quantization.md)")
+    p.add_argument("--accuracy-control", type=number(float, 0, 1, low_open=True),
+                   metavar="DROP",
+                   help="openvino: NNCF's accuracy-aware quantization; layers go back to "
+                        "float until the mean OKS against FP32 on calibration frames drops "
+                        "by at most DROP (e.g. 0.01; slower to quantize)")
     p.add_argument("--format", default="qdq", choices=FORMATS,
-                   help="quantized graph format (default: %(default)s, slightly faster than "
-                        "qoperator on the AVX2 CPUs measured)")
+                   help="onnxruntime: quantized graph format (default: %(default)s, slightly "
+                        "faster than qoperator on the AVX2 CPUs measured)")
     p.add_argument("--method", default="minmax", choices=METHODS,
-                   help="calibration method (default: %(default)s)")
+                   help="onnxruntime: calibration method (default: %(default)s)")
     p.add_argument("--frames", type=positive_int, default=64, metavar="N",
                    help="frames to calibrate on, picked at random (default: %(default)s)")
     p.add_argument("--holdout", type=positive_int, default=16, metavar="N",
-                   help="further frames, not calibrated on, to compare INT8 with FP32 "
+                   help="further frames, not calibrated on, for the precision gate "
                         "(default: %(default)s)")
     p.add_argument("--batch", type=positive_int, default=8,
                    help="calibration batch size (default: %(default)s)")
@@ -65,18 +99,26 @@ def _progress(count: int) -> None:
     print(f"\rcalibrating: {count} batch(es)", end="", flush=True)
 
 
+def _options(runtime: str, int8: bool) -> dict:
+    """Backend options on the CPU under ``runtime``: the INT8 file's, or the FP32 model's (under
+    OpenVINO at its default precision, BF16 where the CPU has it: what INT8 replaces)."""
+    if runtime == "onnxruntime":
+        return {"device": "cpu"}
+    return {"precision": "int8"} if int8 else {}
+
+
 def run(args: argparse.Namespace) -> int:
     from calibration.batcher import ImageBatcher, detector_boxes
-    from engines.detectors import load_detector
-    from engines.models import load_model
-    from engines.pose import RTMPose
-    from engines.quantize import detector_agreement, pose_agreement, quantize, speed
+    from engines.quantize import int8_path
     from engines.trt.onnx_io import inspect_onnx
 
     for flag, path in (("--onnx", args.onnx), ("--det", args.det)):
         if path is not None and not path.is_file():
             raise UserError(f"{flag} {path}: no such ONNX file")
-    output = args.output or args.onnx.with_name(args.onnx.stem + ".int8.onnx")
+    runtime = args.runtime or default_runtime()
+    if runtime == "onnxruntime" and (args.accuracy_control or args.head != "float"):
+        raise UserError("--accuracy-control and --head apply to --runtime openvino (NNCF)")
+    output = args.output or int8_path(args.onnx)
     if same_file(output, args.onnx):
         raise UserError(f"--output {output}: would overwrite the FP32 model")
     check_output_file(output, "--output")
@@ -93,42 +135,90 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--images {args.images}: need at least 2 frames (calibration and "
                         "held out)")
     calib, held = frames.split(len(frames.items) - holdout)
+    how = (f"NNCF for OpenVINO, head {args.head}"
+           + (f", accuracy control (OKS drop <= {args.accuracy_control:g})"
+              if args.accuracy_control else "")
+           if runtime == "openvino" else f"ONNX Runtime, {args.format}, {args.method}")
     print(f"{args.onnx.name} ({kind}): calibrating on {len(calib.items)} frame(s), "
-          f"{holdout} held out; {args.format}, {args.method}")
-    quantize(args.onnx, output, calib, fmt=args.format, method=args.method, progress=_progress)
+          f"{holdout} held out; {how}")
+    _quantize(args, runtime, kind, output, calib, find_boxes)
     print(f"\nwrote {output} ({output.stat().st_size / 2**20:.1f} MB, "
           f"FP32 {args.onnx.stat().st_size / 2**20:.1f} MB)")
-
-    sample = next(iter(held.images()))
-    report = {"model": str(args.onnx), "int8": str(output), "kind": kind,
+    report = {"model": str(args.onnx), "int8": str(output), "kind": kind, "runtime": runtime,
+              "head": args.head, "accuracy_control": args.accuracy_control,
               "format": args.format, "method": args.method,
               "calibration_frames": len(calib.items), "holdout_frames": holdout}
+    passed = True
     if kind == "pose":
-        ref, new = (RTMPose(load_model(path, "pose", device="cpu")[0])
-                    for path in (args.onnx, output))
-        boxes = find_boxes(sample)[:1] if find_boxes else [[0, 0, *sample.shape[1::-1]]]
-        blob = ref.preprocess(sample, boxes).blob
-        agreement = pose_agreement(ref, new, held.images(), find_boxes)
-        summary = (f"{agreement.persons} person(s): mean distance {agreement.mean_px:.2f} px "
-                   f"({agreement.mean_rel:.2%} of the crop), PCK@0.05 "
-                   f"{agreement.pck[0.05]:.1%}, PCK@0.01 {agreement.pck[0.01]:.1%}, "
-                   f"mean |score difference| {agreement.score_diff:.3f}")
+        report["gate"] = _gate(args, runtime, output, held, find_boxes)
+        passed = report["gate"]["passed"]
     else:
-        ref, new = (load_detector(path, size=args.det_size, norm=args.det_norm, device="cpu")
-                    for path in (args.onnx, output))
-        blob = ref.preprocess(sample)[0]
-        agreement = detector_agreement(ref, new, held.images())
-        summary = (f"{agreement.boxes} FP32 box(es) on {agreement.images} frame(s): "
-                   f"{agreement.found:.1%} found at IoU >= 0.5, mean IoU "
-                   f"{agreement.mean_iou:.3f}, mean box count difference "
-                   f"{agreement.count_diff:.2f}")
-    fp32_ms, int8_ms = speed(lambda: ref.infer(blob), lambda: new.infer(blob))
-    report.update(agreement=asdict(agreement), fp32_ms=fp32_ms, int8_ms=int8_ms,
-                  speedup=fp32_ms / int8_ms)
-    print(f"INT8 vs FP32 on the held-out frames: {summary}")
-    print(f"speed (one {'crop' if kind == 'pose' else 'image'}, median of 20 alternated runs): "
-          f"FP32 {fp32_ms:.1f} ms, INT8 {int8_ms:.1f} ms: {fp32_ms / int8_ms:.2f}x")
+        report.update(_detector_agreement(args, runtime, output, held))
     if args.json:
         write_file(args.json, json.dumps(report, indent=2), "report")
         print(f"wrote {args.json}")
-    return 0
+    return 0 if passed else 1
+
+
+def _quantize(args: argparse.Namespace, runtime: str, kind: str, output: Path, calib,
+              find_boxes) -> None:
+    """Write the INT8 file with ``runtime``'s quantizer."""
+    from engines.quantize import AccuracyControl, quantize, quantize_nncf
+
+    if runtime == "onnxruntime":
+        quantize(args.onnx, output, calib, fmt=args.format, method=args.method,
+                 progress=_progress)
+        return
+    accuracy = None
+    if args.accuracy_control and kind == "pose":
+        from engines.models import load_model
+        from engines.pose import RTMPose
+
+        reference = RTMPose(load_model(args.onnx, "pose", "onnxruntime", device="cpu")[0])
+        accuracy = AccuracyControl(args.accuracy_control, reference,
+                                   list(calib.images())[:args.holdout], find_boxes)
+    quantize_nncf(args.onnx, output, calib, head_float=args.head == "float", accuracy=accuracy,
+                  progress=_progress)
+
+
+def _gate(args: argparse.Namespace, runtime: str, output: Path, held, find_boxes) -> dict:
+    """The precision gate on the held-out frames, timed against what INT8 replaces; the
+    verdict is printed and stored beside ``output``."""
+    from engines.models import load_model
+    from engines.pose import RTMPose
+    from engines.precision_gate import run_gate, save_verdict, verdict_path
+    from engines.quantize import speed
+
+    verdict, ref, new = run_gate(args.onnx, output, runtime, "int8", held.images(),
+                                 find_boxes, str(args.images), **_options(runtime, True))
+    fp = RTMPose(load_model(args.onnx, "pose", runtime, **_options(runtime, False))[0])
+    sample = next(iter(held.images()))
+    boxes = find_boxes(sample)[:1] if find_boxes else [[0, 0, *sample.shape[1::-1]]]
+    blob = ref.preprocess(sample, boxes).blob
+    fp_ms, int8_ms = speed(lambda: fp.infer(blob), lambda: new.infer(blob))
+    verdict.speed = {"reference": f"{runtime} {fp.backend.precision}", "reference_ms": fp_ms,
+                     "candidate_ms": int8_ms}
+    save_verdict(verdict, output)
+    print(verdict.table())
+    print(f"stored the verdict in {verdict_path(output)}")
+    return verdict.to_dict()
+
+
+def _detector_agreement(args: argparse.Namespace, runtime: str, output: Path, held) -> dict:
+    """INT8 boxes against FP32 on the held-out frames, and the speed of both."""
+    from engines.detectors import load_detector
+    from engines.quantize import detector_agreement, speed
+
+    ref, new = (load_detector(path, runtime, size=args.det_size, norm=args.det_norm,
+                              **_options(runtime, int8))
+                for path, int8 in ((args.onnx, False), (output, True)))
+    agreement = detector_agreement(ref, new, held.images())
+    blob = ref.preprocess(next(iter(held.images())))[0]
+    fp32_ms, int8_ms = speed(lambda: ref.infer(blob), lambda: new.infer(blob))
+    print(f"INT8 vs FP32 on the held-out frames: {agreement.boxes} FP32 box(es) on "
+          f"{agreement.images} frame(s): {agreement.found:.1%} found at IoU >= 0.5, mean IoU "
+          f"{agreement.mean_iou:.3f}, mean box count difference {agreement.count_diff:.2f}")
+    print(f"speed (one image, median of 20 alternated runs): {ref.backend.precision.upper()} "
+          f"{fp32_ms:.1f} ms, INT8 {int8_ms:.1f} ms: {fp32_ms / int8_ms:.2f}x")
+    return {"agreement": asdict(agreement), "fp32_ms": fp32_ms, "int8_ms": int8_ms,
+            "speedup": fp32_ms / int8_ms}

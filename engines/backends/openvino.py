@@ -47,6 +47,7 @@ import numpy as np
 
 from ..errors import ModelError, UserError, one_line
 from ..paths import default_cache_dir
+from ..quantize import int8_path
 from .base import Backend, Job, TensorSpec, float32_outputs
 
 NO_OPENVINO = "the openvino backend needs OpenVINO: pip install -e .[openvino]"
@@ -63,11 +64,6 @@ _HINTS = {"fp32": "f32", "bf16": "bf16"}
 MAX_REQUESTS = 4
 #: Layers whose runtime precision tells the arithmetic of the model.
 COMPUTE_LAYERS = frozenset({"Convolution", "GroupConvolution", "FullyConnected", "MatMul"})
-
-
-def int8_path(path: Path) -> Path:
-    """Where ``dwpose quantize`` writes the INT8 model of ``path`` by default."""
-    return path.with_name(path.stem + ".int8.onnx")
 
 
 def _declared_shapes(path: Path) -> dict[str, tuple[int | None, ...]]:

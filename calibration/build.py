@@ -1,5 +1,6 @@
 """The whole ``dwpose build`` / ``dwpose calibrate`` flow: a calibrator for INT8, then the
-engine builder of ``engines.trt`` (the builder only takes the calibrator it is handed)."""
+engine builder of ``engines.trt`` (the builder only takes the calibrator it is handed), and the
+frames the precision gate checks the engine on."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -55,3 +56,22 @@ def build_engine(onnx_path: str | Path, output: str | Path | None, precision: st
     return trt_builder.build_engine(onnx_path, output, precision, max_batch, opt_batch,
                                     workspace_mb, timing_cache, calibrator, calib_cache,
                                     verbose, log, det_size, det_norm)
+
+
+def gate_frames(images: str | Path, onnx_path: str | Path, count: int,
+                calibrated_on: int | None = None, find_boxes: BoxFinder | None = None,
+                det_size: int | None = None, det_norm: str | None = None
+                ) -> tuple[ImageBatcher, bool]:
+    """``count`` frames of ``images`` for the precision gate, and whether the calibration saw
+    them. ``calibrated_on``: the calibration read the first that many of the same shuffled
+    frames (``make_calibrator``'s batcher, same seed); the gate takes the ones after them, or,
+    where none are left, the first ``count`` (seen by the calibration)."""
+    if calibrated_on is None:
+        return ImageBatcher(images, onnx_path, max_images=count, find_boxes=find_boxes,
+                            det_size=det_size, det_norm=det_norm), False
+    frames = ImageBatcher(images, onnx_path, max_images=calibrated_on + count,
+                          find_boxes=find_boxes, det_size=det_size, det_norm=det_norm)
+    seen, held = frames.split(calibrated_on)
+    if held.items:
+        return held, False
+    return seen.split(count)[0], True

@@ -376,7 +376,7 @@ def test_auto_is_the_default_and_names_its_choice(folder, tmp_path, capsys):
     assert main(["predict", "-i", str(image), "--det", str(det), "--pose", str(pose),
                  "-o", str(tmp_path / "out")]) == 0
     err = capsys.readouterr().err
-    choice = choose_backend()
+    choice = choose_backend(pose=pose)  # the pose model's INT8 file is weighed too
     assert f"dwpose: {choice.describe()}" in err
     assert f"; {choice.name} " in err  # the models run where the choice says
 

@@ -17,13 +17,21 @@ precision, TensorRT version, GPU, source ONNX + sha256); an engine built by anot
 or for another GPU is rebuilt from that ONNX when it is loaded. Needs an NVIDIA GPU and
 TensorRT 10 or 11 with cuda-python (or pycuda): pip install -e .[trt]
 TensorRT 11 builds FP16 from an FP16 copy of the ONNX (strong typing); INT8 calibration
-needs TensorRT 10."""
+needs TensorRT 10.
+A pose engine at FP16 or INT8 then goes through the precision gate: on frames of
+--check-images (for INT8, by default frames of --calib-images the calibration did not read)
+it is compared with the FP32 ONNX model on ONNX Runtime, per part (body, foot, face, left and
+right hand): the mean pixel error and the share of persons whose OKS against FP32 reaches the
+threshold. The table is printed and the verdict stored beside the engine (<engine>.gate.json);
+a failed gate keeps the engine and exits with status 1 (docs/quantization.md)."""
 
 EPILOG = """\
 examples:
   dwpose build --onnx dw-ll_ucoco_384.onnx --output dw-l.engine --max-batch 8
   dwpose build --onnx yolox_l.onnx --output yolox_l.engine --timing-cache trt.cache
-  dwpose build --onnx yolox_l.onnx --output yolox_l.int8.engine --int8 --calib-images frames/"""
+  dwpose build --onnx yolox_l.onnx --output yolox_l.int8.engine --int8 --calib-images frames/
+  dwpose build --onnx dw-ll_ucoco_384.onnx --output dw-l.fp16.engine --check-images clip.mp4 \\
+      --det yolox_l.onnx"""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -52,8 +60,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--calib-max-images", type=positive_int, default=512, metavar="N",
                    help="INT8: at most this many images/frames (default: %(default)s)")
     p.add_argument("--det", type=Path, metavar="D.onnx",
-                   help="INT8 pose model: detector ONNX that finds the persons to crop "
-                        "(default: each whole frame is one person box)")
+                   help="pose model: detector ONNX that finds the persons to crop for the "
+                        "calibration and the precision gate (default: each whole frame is "
+                        "one person box)")
+    p.add_argument("--check-images", metavar="DIR_OR_VIDEO",
+                   help="FP16/INT8 pose engine: frames for the precision gate (default for "
+                        "INT8: --calib-images; without either, no gate)")
+    p.add_argument("--check-frames", type=positive_int, default=16, metavar="N",
+                   help="frames the precision gate compares on (default: %(default)s)")
     p.add_argument("--max-batch", type=positive_int, default=8, metavar="N",
                    help="largest batch (persons per call) of a dynamic-batch pose model "
                         "(default: %(default)s)")
@@ -87,12 +101,12 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--output {args.output}: would overwrite the ONNX model")
     calib_cache = args.calib_cache
     find_boxes = None
+    if args.det is not None:
+        from calibration.batcher import detector_boxes
+
+        find_boxes = detector_boxes(args.det, args.det_size, args.det_norm)
     if args.precision == "int8":
         calib_cache = calib_cache or args.output.with_suffix(".calib")
-        if args.det is not None:
-            from calibration.batcher import detector_boxes
-
-            find_boxes = detector_boxes(args.det, args.det_size, args.det_norm)
     meta = build_engine(args.onnx, args.output, args.precision, args.max_batch, args.opt_batch,
                         args.workspace, args.timing_cache, args.calib_images, calib_cache,
                         args.calib_batch, args.calib_max_images, find_boxes,
@@ -100,4 +114,31 @@ def run(args: argparse.Namespace) -> int:
     w, h = meta.input_size
     print(f"{args.output}: {meta.precision.upper()} {meta.kind} engine, input {w}x{h}, "
           f"batch up to {meta.max_batch}, TensorRT {meta.tensorrt}, {meta.gpu.describe()}")
-    return 0
+    if meta.kind != "pose" or meta.precision == "fp32":
+        return 0
+    return _gate(args, meta.precision, find_boxes)
+
+
+def _gate(args: argparse.Namespace, precision: str, find_boxes) -> int:
+    """The precision gate on the new engine: 0 when it passed, 1 when it failed (the engine
+    is kept either way, its verdict stored beside it)."""
+    from calibration.build import gate_frames
+    from engines.precision_gate import run_gate, save_verdict, verdict_path
+
+    images = args.check_images or (args.calib_images if precision == "int8" else None)
+    if images is None:
+        print("no precision gate: --check-images FRAMES compares the engine with FP32 on them")
+        return 0
+    frames, seen = gate_frames(images, args.onnx, args.check_frames,
+                               None if args.check_images else args.calib_max_images,
+                               find_boxes, args.det_size, args.det_norm)
+    source = f"{images} (frames the calibration read)" if seen else str(images)
+    if seen:
+        print(f"precision gate: every frame of {images} went into the calibration; it checks "
+              "on those (--check-images gives other frames)")
+    verdict = run_gate(args.onnx, args.output, "tensorrt", precision, frames.images(),
+                       find_boxes, source)[0]
+    save_verdict(verdict, args.output)
+    print(verdict.table())
+    print(f"stored the verdict in {verdict_path(args.output)}")
+    return 0 if verdict.passed else 1

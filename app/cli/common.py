@@ -52,7 +52,9 @@ def add_pipeline_args(parser: argparse.ArgumentParser) -> None:
                               "engine built from an .onnx model (auto = fp16); openvino: auto "
                               "= BF16 where the CPU has it, else FP32, int8 = the model's "
                               "'dwpose quantize' file (<model>.int8.onnx); ONNX Runtime runs "
-                              "the file's own precision (default: %(default)s)")
+                              "the file's own precision. On the CPU, auto runs that INT8 file "
+                              "instead where its precision gate passed on this CPU; int8 "
+                              "runs it anyway (default: %(default)s)")
     runtime.add_argument("--threads", type=threads, default=0, metavar="N",
                          help="ONNX Runtime intra-op / OpenVINO inference threads, 0 = one "
                               "per core, at most the number of cores (default: 0)")
@@ -85,9 +87,10 @@ def runs_on_gpu(backend: str, device: str) -> bool:
     return choose_backend(backend, device).on_gpu
 
 
-def resolve_backend(args: argparse.Namespace) -> BackendChoice:
-    """Settle ``--backend auto`` (and the device and precision it implies) in ``args``."""
-    choice = choose_backend(args.backend, args.device, args.precision)
+def resolve_backend(args: argparse.Namespace, pose: str | None = None) -> BackendChoice:
+    """Settle ``--backend auto`` (and the device and precision it implies) in ``args``;
+    given the pose model, its gated INT8 file may take its place (``choice.pose_file``)."""
+    choice = choose_backend(args.backend, args.device, args.precision, pose=pose)
     args.backend, args.device, args.precision = choice.name, choice.device, choice.precision
     return choice
 
@@ -142,8 +145,12 @@ def pipeline_from_args(args: argparse.Namespace, live: bool,
     ``throughput``: the frames may run side by side (a video or folder with ``--pipeline``
     auto or throughput): a CPU runtime is loaded with several streams when the detector runs
     on every frame (``engines.throughput``)."""
-    choice = resolve_backend(args)
+    choose_backend(args.backend, args.device, args.precision)  # bad options: before downloads
     det_path, pose_path = resolve_models(args)
+    choice = resolve_backend(args, pose_path)
+    if choice.warning:
+        print(f"dwpose: warning: {choice.warning}", file=sys.stderr)
+    pose_path = choice.pose_file or pose_path
     options = backend_options(args)
     interval = args.det_interval or (7 if live else 1)
     if (throughput and not live and interval == 1 and not choice.on_gpu

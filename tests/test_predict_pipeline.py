@@ -107,16 +107,22 @@ def tiny_video(tmp_path) -> Path:
     return path
 
 
-def test_auto_is_serial_on_onnxruntime_and_overlapped_on_tensorrt(monkeypatch, tmp_path,
-                                                                  capsys, tiny_video):
-    """ONNX Runtime submits synchronously: auto runs serially. TensorRT (here the fake, on its
-    own streams) is asynchronous: auto overlaps, and writes what serial writes."""
+def test_auto_runs_video_frames_in_parallel_on_the_cpu_and_overlaps_on_tensorrt(
+        monkeypatch, tmp_path, capsys, tiny_video):
+    """A video on ONNX Runtime: auto runs several frames in flight (a camera, or a detector
+    every N > 1 frames, would not). TensorRT (here the fake, on its own streams) is
+    asynchronous: auto overlaps. Both write what serial writes."""
     det = make_detector_onnx(tmp_path / "det.onnx", 64, [(8, 4, 40, 60, 0.9),
                                                          (30, 10, 60, 50, 0.8)])
     pose = make_pose_onnx(tmp_path / "pose.onnx", (48, 64))
     common = ["-i", str(tiny_video), "--det", str(det), "--pose", str(pose)]
+    assert "parallel pipeline" in predict(capsys, *common, "--backend", "onnxruntime",
+                                          "-o", str(tmp_path / "ort"))
     assert "serial pipeline" in predict(capsys, *common, "--backend", "onnxruntime",
-                                        "-o", str(tmp_path / "ort"))
+                                        "--pipeline", "serial", "-o", str(tmp_path / "ort1"))
+    assert files(tmp_path / "ort") == files(tmp_path / "ort1")
+    assert "serial pipeline" in predict(capsys, *common, "--backend", "onnxruntime",
+                                        "--det-interval", "3", "-o", str(tmp_path / "ort3"))
 
     fake_trt.install(monkeypatch)
     out = {}

@@ -26,7 +26,7 @@ from engines.files import (
     write_image,
 )
 from engines.openpose import LAYOUTS, STROKES
-from engines.overlap import AUTO_RULE, PIPELINE_MODES, FrameRunner
+from engines.overlap import FILE_AUTO_RULE, FILE_PIPELINE_MODES, FrameRunner
 from engines.paths import same_file
 from engines.pipeline import FrameResult, WholeBody
 from engines.results import ResultsWriter
@@ -107,10 +107,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                               "times closeness to the centre, as the app picks whom to guide)"))
     p.add_argument("--max-frames", type=positive_int, metavar="N",
                    help="stop after N frames (cameras run until Ctrl+C otherwise)")
-    p.add_argument("--pipeline", choices=PIPELINE_MODES, default="auto",
-                   help=_wrap("serial, or overlap the two models across consecutive frames "
-                              f"(same results); {AUTO_RULE}; a single image always runs "
-                              "serially (default: %(default)s)"))
+    p.add_argument("--pipeline", choices=FILE_PIPELINE_MODES, default="auto",
+                   help=_wrap("serial; overlap the two models across consecutive frames; or "
+                              "throughput: several frames of a video or folder in flight on the "
+                              f"CPU (all give the same results); {FILE_AUTO_RULE}; cameras "
+                              "keep the lowest latency; a single image always runs serially "
+                              "(default: %(default)s)"))
     cn = p.add_argument_group("OpenPose JSON and pose map (ControlNet, pose editors)")
     cn.add_argument("--face70", action=argparse.BooleanOptionalAction, default=True,
                     help=_wrap("OpenPose's 70-point face in the OpenPose JSON: DWPose's 68 "
@@ -349,8 +351,15 @@ def run(args: argparse.Namespace) -> int:
         # a bad output path or option fails before any model loads
         outputs = Outputs(args, source, spec, args.output_dir, args.output_json)
         smooth = _smoothing(args, source)
-        return _run_source(args, source, pipeline_from_args(args, live=source.live), outputs,
-                           spec, smooth)
+        pipeline = pipeline_from_args(args, live=source.live,
+                                      throughput=_throughput(args, source))
+        return _run_source(args, source, pipeline, outputs, spec, smooth)
+
+
+def _throughput(args: argparse.Namespace, source: FrameSource) -> bool:
+    """Whether the models are loaded to run several frames of ``source`` side by side."""
+    single = source.kind == "images" and len(source) == 1
+    return not source.live and not single and args.pipeline in ("auto", "throughput")
 
 
 def _run_source(args: argparse.Namespace, source: FrameSource, pipeline: WholeBody,
@@ -406,7 +415,8 @@ def _run_batch(args: argparse.Namespace, several: bool) -> int:
                     outputs = Outputs(args, source, item.spec, out_dir, args.output_json)
                     smooth = _smoothing(args, source)
                     if pipeline is None:  # models fail every input: not caught here
-                        pipeline = pipeline_from_args(args, live=source.live)
+                        pipeline = pipeline_from_args(args, live=source.live, throughput=(
+                            not source.live and args.pipeline in ("auto", "throughput")))
                     code = _run_source(args, source, pipeline, outputs, item.spec, smooth)
             except EXPECTED as exc:
                 failed.append((item, exc))

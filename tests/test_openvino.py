@@ -399,3 +399,22 @@ def test_compiled_models_are_cached_by_model_and_settings(folder, tmp_path, rng)
     assert len(list(cache.iterdir())) == 2
     create_backend("openvino", path, precision="fp32", compile_cache="")
     assert len(list(cache.iterdir())) == 2  # "" compiles without the cache
+
+
+def test_quantized_files_are_told_from_their_bytes(quantized, folder):
+    """The int8 check reads the file's operators without loading the model: a node named
+    like a quantization operator is not one."""
+    from engines.backends.openvino import _is_quantized
+
+    fp32, int8 = quantized
+    assert _is_quantized(int8) and not _is_quantized(fp32)
+    import onnx
+
+    model = onnx.load(str(fp32))
+    model.graph.node[0].name = "QuantizeLinear"  # protobuf field 3 (a name), not 4
+    model.graph.doc_string = "QLinearConv"
+    named = folder / "named.onnx"
+    onnx.save(model, str(named))
+    assert not _is_quantized(named)
+    (folder / "empty.onnx").write_bytes(b"")
+    assert not _is_quantized(folder / "empty.onnx")

@@ -37,7 +37,9 @@ compiles again. A cache folder that cannot be written is skipped.
 """
 from __future__ import annotations
 
+import mmap
 import os
+import re
 import threading
 from collections import Counter, deque
 from collections.abc import Mapping
@@ -104,9 +106,21 @@ def _compile_cache(folder: str | Path | None) -> Path | None:
     return folder if os.access(folder, os.W_OK) else None
 
 
-def _is_quantized(model) -> bool:
-    """Whether an ONNX file read by OpenVINO holds Q/DQ pairs (they become FakeQuantize)."""
-    return any(op.get_type_name() == "FakeQuantize" for op in model.get_ops())
+#: The quantization operators as ONNX's protobuf spells a node's ``op_type``: field 4 (tag
+#: 0x22), its length, the name. Q/DQ pairs become OpenVINO's integer kernels.
+_QUANTIZED_OPS = re.compile(b"|".join(
+    re.escape(b"\x22" + bytes([len(op)]) + op)
+    for op in (b"QuantizeLinear", b"QLinearConv", b"QLinearMatMul")))
+
+
+def _is_quantized(path: Path) -> bool:
+    """Whether the ONNX file at ``path`` holds quantization operators, read off its bytes
+    (the tag makes it an operator, not a tensor's name): no model is loaded for it."""
+    try:
+        with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            return _QUANTIZED_OPS.search(data) is not None
+    except (OSError, ValueError):  # empty or unreadable: compiling it says what is wrong
+        return False
 
 
 class OpenVinoBackend(Backend):
@@ -143,8 +157,7 @@ class OpenVinoBackend(Backend):
         self.core = ov.Core()
         capabilities = cpu_capabilities(self.core)
         self.cpu_bf16 = "BF16" in capabilities
-        model = self._read(self.path)
-        quantized = _is_quantized(model)
+        quantized = _is_quantized(self.path)
         if precision == "int8" and not quantized:
             source = self.path
             self.path = int8_path(source)
@@ -153,8 +166,7 @@ class OpenVinoBackend(Backend):
                     f"precision int8: {source.name} is not quantized and {self.path} does not "
                     f"exist; write it first: dwpose quantize --onnx {source} --images FRAMES "
                     "(or pass the INT8 file itself)")
-            model = self._read(self.path)
-            quantized = _is_quantized(model)
+            quantized = _is_quantized(self.path)
         if quantized and precision in _HINTS:
             raise UserError(f"precision {precision}: {self.path.name} is an INT8 (QDQ) model; "
                             "give its FP32 original for fp32 or bf16 (or --precision int8)")
@@ -174,27 +186,25 @@ class OpenVinoBackend(Backend):
         cache = _compile_cache(compile_cache)
         if cache is not None:
             config["CACHE_DIR"] = str(cache)
-        try:
-            self.compiled = self.core.compile_model(model, "CPU", config)
+        try:  # from the file: a cached model is loaded without reading and converting it
+            self.compiled = self.core.compile_model(str(self.path), "CPU", config)
         except RuntimeError as exc:
-            raise ModelError(f"{self.path}: OpenVINO cannot compile this model "
-                             f"({one_line(exc)[:300]})") from None
+            raise ModelError(f"{self.path}: not a loadable ONNX model, or OpenVINO cannot "
+                             f"compile it ({one_line(exc)[:300]})") from None
         self.streams = (1 if streams == 1 else
                         int(self.compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
-        declared = _declared_shapes(self.path) if self.path.suffix.lower() == ".onnx" else {}
+        ports = [*self.compiled.inputs, *self.compiled.outputs]
+        open_axes = any(not d.is_static for p in ports for d in list(p.get_partial_shape())[1:])
+        # reading the file's declarations costs the import of onnx (about 1 s): only for an
+        # axis past the batch that OpenVINO leaves open
+        declared = (_declared_shapes(self.path)
+                    if open_axes and self.path.suffix.lower() == ".onnx" else {})
         self.inputs = [_spec(p, declared) for p in self.compiled.inputs]
         self.outputs = [_spec(p, declared) for p in self.compiled.outputs]
         self._idle: list = []
         self._requests = 0
         self._in_flight: deque[_OpenVinoJob] = deque()
         self._lock = threading.Lock()
-
-    def _read(self, path: Path):
-        """The OpenVINO model of an ONNX file."""
-        try:
-            return self.core.read_model(str(path))
-        except RuntimeError as exc:
-            raise ModelError(f"{path}: not a loadable ONNX model ({one_line(exc)[:300]})") from None
 
     @property
     def precision(self) -> str:

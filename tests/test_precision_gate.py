@@ -138,15 +138,15 @@ def test_verdict_round_trip_and_fingerprints(tmp_path):
     here = cpu_fingerprint("openvino", "int8", XEON)
     assert check_verdict(int8, here) == (None, "pose.int8.onnx has no precision-gate verdict "
                                                "(pose.int8.gate.json)")
-    failed = _verdict(int8, {"face": 0.8})
+    failed = _verdict(int8, {"face": 0.85})
     save_verdict(failed, int8)
     assert load_verdicts(int8) == [failed]
     data = json.loads(verdict_path(int8).read_text())
     assert data["verdicts"][0]["passed"] is False and data["verdicts"][0]["failed"] == ["face"]
     found, why = check_verdict(int8, here)
     assert found == failed and not found.passed
-    assert why == ("pose.int8.onnx: precision gate failed: face (80% of persons at OKS >= 0.9, "
-                   "95% needed)")
+    assert why == ("pose.int8.onnx: precision gate failed: face (85% of persons at OKS >= 0.9, "
+                   "90% needed)")
     # a verdict per fingerprint: another CPU's is kept beside this one, this one replaced
     save_verdict(_verdict(int8, cpu=EPYC), int8)
     save_verdict(_verdict(int8), int8)
@@ -182,7 +182,7 @@ def test_the_table_names_every_part_and_the_verdict(tmp_path):
     assert lines[5].split()[-2:] == ["50.0%", "NO"] and lines[2].split()[-1] == "yes"
     assert lines[-2] == ("speed (one crop, median): openvino fp32 30.0 ms, int8 20.0 ms: "
                          "1.50x")
-    assert lines[-1].endswith("failed: left_hand (50% of persons at OKS >= 0.9, 95% needed)")
+    assert lines[-1].endswith("failed: left_hand (50% of persons at OKS >= 0.9, 90% needed)")
 
 
 # -- --precision auto ----------------------------------------------------------------------
@@ -204,10 +204,10 @@ def test_auto_runs_int8_only_where_its_verdict_passed_here(tmp_path):
     int8.write_bytes(b"int8")
     assert _choose(pose).reason.endswith("INT8 not used: m.int8.onnx has no precision-gate "
                                          "verdict (m.int8.gate.json)")
-    save_verdict(_verdict(int8, {"right_hand": 0.9}), int8)
+    save_verdict(_verdict(int8, {"right_hand": 0.8}), int8)
     assert _choose(pose).reason.endswith(
-        "INT8 not used: m.int8.onnx: precision gate failed: right_hand (90% of persons at "
-        "OKS >= 0.9, 95% needed)")
+        "INT8 not used: m.int8.onnx: precision gate failed: right_hand (80% of persons at "
+        "OKS >= 0.9, 90% needed)")
     save_verdict(_verdict(int8, cpu=EPYC), int8)  # passed, but on another CPU
     assert "INT8 not used: m.int8.onnx: precision gate failed" in _choose(pose).reason
     assert _choose(pose, cpu=EPYC).pose_file == str(int8)
@@ -258,8 +258,15 @@ def test_quantize_gates_and_predict_uses_the_int8_model(pose, frames, tmp_path, 
     predict`` then runs the INT8 file when the verdict passed and was faster."""
     model = tmp_path / "p.onnx"
     model.write_bytes(pose.read_bytes())
-    code = cli.main(["quantize", "--onnx", str(model), "--images", str(frames),
-                     "--frames", "3", "--holdout", "3", "--batch", "1"])
+    args = ["quantize", "--onnx", str(model), "--images", str(frames), "--frames", "3",
+            "--holdout", "3", "--batch", "1"]
+    # accuracy-aware (the default): every layer of this random network moves the keypoints
+    assert cli.main(args) == 2
+    assert capsys.readouterr().err.endswith(
+        "accuracy control put every layer back in float (no INT8 layer keeps the OKS drop "
+        "within 0.02); nothing written\n")
+    assert not (tmp_path / "p.int8.onnx").exists()
+    code = cli.main([*args, "--plain"])
     out = capsys.readouterr().out
     verdict = load_verdicts(tmp_path / "p.int8.onnx")[0]
     assert code == (0 if verdict.passed else 1)
@@ -318,6 +325,6 @@ def test_a_failing_engine_exits_with_status_one(fake, pose, frames, tmp_path, ca
     engine = tmp_path / "p.engine"
     assert cli.main(["build", "--onnx", str(pose), "--output", str(engine),
                      "--check-images", str(frames)]) == 1
-    assert "precision gate (each part: >= 95% of persons at OKS >= 0.9): failed: " in (
+    assert "precision gate (each part: >= 90% of persons at OKS >= 0.9): failed: " in (
         capsys.readouterr().out)
     assert engine.is_file() and not load_verdicts(engine)[0].passed

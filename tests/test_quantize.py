@@ -131,8 +131,8 @@ def test_cli_quantizes_a_detector_with_its_box_agreement(models, frames, tmp_pat
     (["--onnx", "{missing}"], "no such ONNX file"),
     (["--onnx", "{pose}", "--output", "{pose}"], "would overwrite"),
     (["--onnx", "{pose}", "--images", "{one}"], "at least 2 frames"),
-    (["--onnx", "{pose}", "--runtime", "onnxruntime", "--accuracy-control", "0.01"],
-     "--accuracy-control and --head apply to --runtime openvino"),
+    (["--onnx", "{pose}", "--runtime", "onnxruntime", "--plain"],
+     "--plain applies to --runtime openvino"),
 ])
 def test_cli_errors(models, frames, tmp_path, capsys, argv, message):
     one = tmp_path / "one"

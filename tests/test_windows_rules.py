@@ -111,7 +111,7 @@ def test_quantize_keeps_its_model(windows, inputs, tmp_path, dead_pid):
     orphan = stale(output, dead_pid)
     assert main(["quantize", "--onnx", str(inputs["small_pose"]), "--images",
                  str(inputs["frames"]), "--frames", "4", "--holdout", "2", "--batch", "2",
-                 "--output", str(output)]) == 0
+                 "--output", str(output), "--runtime", "onnxruntime"]) == 0
     assert output.stat().st_size > 1000 and not orphan.exists()
 
 

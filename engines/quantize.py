@@ -3,9 +3,9 @@
 - ``openvino``: NNCF (``quantize_nncf``), OpenVINO's own post-training quantizer, through its
   ONNX backend: a QDQ ``.onnx`` (one file, ``<model>.int8.onnx``) whose Q/DQ pairs OpenVINO
   turns into integer kernels. NNCF quantizes the convolutions' inputs and also the additions
-  and concatenations between them, so whole blocks run in int8. Measured (docs/quantization.md,
-  OpenVINO 2026.4, one crop): on DWPose-m 2.0-2.1x OpenVINO FP32, against 1.5x for the same
-  model quantized by ONNX Runtime's quantizer and 1.4x for NNCF's OpenVINO IR output, which
+  and concatenations between them. Measured (docs/quantization.md,
+  OpenVINO 2026.4, one crop): on DWPose-m 2.1x OpenVINO FP32, against 1.4-1.5x for the same
+  model quantized by ONNX Runtime's quantizer and for NNCF's OpenVINO IR output, which
   leaves the depthwise convolutions in float. Under ONNX Runtime the same file runs
   slower than FP32 (int8 activations are not its fast path): it is an OpenVINO file.
   Plain NNCF moved a trained DWPose-t's hands far from FP32 (a quarter of the persons at OKS

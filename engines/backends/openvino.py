@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import mmap
 import os
-import re
 import threading
 from collections import Counter, deque
 from collections.abc import Mapping
@@ -106,20 +105,54 @@ def _compile_cache(folder: str | Path | None) -> Path | None:
     return folder if os.access(folder, os.W_OK) else None
 
 
-#: The quantization operators as ONNX's protobuf spells a node's ``op_type``: field 4 (tag
-#: 0x22), its length, the name. Q/DQ pairs become OpenVINO's integer kernels.
-_QUANTIZED_OPS = re.compile(b"|".join(
-    re.escape(b"\x22" + bytes([len(op)]) + op)
-    for op in (b"QuantizeLinear", b"QLinearConv", b"QLinearMatMul")))
+#: The quantization operators: Q/DQ pairs become OpenVINO's integer kernels.
+_QUANTIZED_OPS = frozenset({b"QuantizeLinear", b"QLinearConv", b"QLinearMatMul"})
+
+
+def _varint(data: mmap.mmap, at: int) -> tuple[int, int]:
+    """The protobuf varint at ``at``: (value, position after it)."""
+    value = shift = 0
+    while True:
+        byte = data[at]
+        value |= (byte & 0x7F) << shift
+        at, shift = at + 1, shift + 7
+        if byte < 0x80:
+            return value, at
+
+
+def _fields(data: mmap.mmap, start: int, end: int):
+    """(field number, start, end) of the length-delimited fields in ``data[start:end]``;
+    the others (varints, fixed 32 and 64 bits) are stepped over."""
+    at = start
+    while at < end:
+        key, at = _varint(data, at)
+        kind = key & 7
+        if kind == 2:
+            size, at = _varint(data, at)
+            yield key >> 3, at, at + size
+            at += size
+        elif kind == 0:
+            at = _varint(data, at)[1]
+        else:
+            at += 8 if kind == 1 else 4
 
 
 def _is_quantized(path: Path) -> bool:
-    """Whether the ONNX file at ``path`` holds quantization operators, read off its bytes
-    (the tag makes it an operator, not a tensor's name): no model is loaded for it."""
+    """Whether the ONNX file at ``path`` holds quantization operators, read off its protobuf
+    (``ModelProto.graph`` 7, ``GraphProto.node`` 1, ``NodeProto.op_type`` 4) with the weights
+    stepped over unread: no model is loaded for it."""
     try:
         with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
-            return _QUANTIZED_OPS.search(data) is not None
-    except (OSError, ValueError):  # empty or unreadable: compiling it says what is wrong
+            for field, start, end in _fields(data, 0, len(data)):
+                if field != 7:
+                    continue
+                for node, n_start, n_end in _fields(data, start, end):
+                    if node == 1 and any(
+                            f == 4 and data[a:b] in _QUANTIZED_OPS
+                            for f, a, b in _fields(data, n_start, n_end)):
+                        return True
+            return False
+    except (OSError, ValueError, IndexError):  # not an ONNX file: compiling it says what
         return False
 
 

@@ -54,9 +54,8 @@ FILE_PIPELINE_MODES = (*PIPELINE_MODES, "throughput")
 #: What ``auto`` picks, for the commands' help (see ``pipeline_kind``).
 AUTO_RULE = ("auto = overlap when the backend runs asynchronously (tensorrt, torch on CUDA, "
              "openvino), serial otherwise (onnxruntime, torch on the CPU)")
-FILE_AUTO_RULE = ("auto = throughput for a video or folder on the CPU with the detector on "
-                  "every frame (several frames in flight, results in order and unchanged), "
-                  "else as for cameras: " + AUTO_RULE)
+FILE_AUTO_RULE = ("auto = throughput for a video or folder on the CPU (several frames in "
+                  "flight, results in order and unchanged), else as for cameras: " + AUTO_RULE)
 
 T = TypeVar("T")
 
@@ -231,10 +230,8 @@ class OverlappedWholeBody:
 
 
 def frames_in_flight(pipeline: WholeBody) -> int:
-    """How many frames ``pipeline`` can run side by side: its backends' streams, with the
-    detector on every frame (else a frame's boxes wait for the frame before: 1)."""
-    if pipeline.tracker.det_interval != 1:
-        return 1
+    """How many runs of frames ``pipeline`` can estimate side by side: its backends'
+    streams (``engines.throughput``)."""
     return min(pipeline.detector.backend.streams, pipeline.pose.backend.streams)
 
 
@@ -243,24 +240,19 @@ def pipeline_kind(pipeline: WholeBody, mode: str = "auto") -> str:
     ``FILE_PIPELINE_MODES``) runs ``pipeline``.
 
     ``auto`` runs frames in parallel when the backends were loaded for throughput (several
-    streams: ``dwpose predict`` on a video or folder) and the detector runs on every frame.
-    Otherwise it overlaps when both backends are ``asynchronous`` (TensorRT, torch on CUDA,
+    streams: ``dwpose predict`` on a video or folder). Otherwise it overlaps when both backends are ``asynchronous`` (TensorRT, torch on CUDA,
     OpenVINO): their CUDA streams, or OpenVINO's own threads, run the models while the host
     decodes, crops and draws (OpenVINO on 2 cores, a detector every frame: 1.2-1.5x the serial
     FPS, docs/performance.md). ONNX Runtime and torch on the CPU have no asynchronous submit:
     there ``auto`` stays serial (results a frame sooner); ``overlap`` still asks for it.
-    ``throughput`` asks for the parallel pipeline; with the detector every N > 1 frames it
-    overlaps instead (a frame's boxes come from the frame before).
+    ``throughput`` asks for the parallel pipeline.
     """
     if mode not in FILE_PIPELINE_MODES:
         raise ValueError(f"pipeline {mode!r}: choose one of {', '.join(FILE_PIPELINE_MODES)}")
     if mode in ("serial", "overlap"):
         return "serial" if mode == "serial" else "overlapped"
-    if frames_in_flight(pipeline) > 1 or (
-            mode == "throughput" and pipeline.tracker.det_interval == 1):
-        return "parallel"  # with one stream each, still one frame's models beside the next
-    if mode == "throughput":
-        return "overlapped"
+    if frames_in_flight(pipeline) > 1 or mode == "throughput":
+        return "parallel"  # with one stream each, still one run's models beside the next
     det, pose = pipeline.detector.backend, pipeline.pose.backend
     return "overlapped" if det.asynchronous and pose.asynchronous else "serial"
 

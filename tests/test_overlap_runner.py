@@ -63,15 +63,18 @@ def test_auto_overlaps_only_when_both_backends_are_asynchronous(backends):
 
 
 def test_auto_runs_frames_in_parallel_where_the_backends_have_streams(yolox_nano, pose256):
-    """Backends loaded for throughput (streams > 1) with the detector on every frame: the
-    parallel pipeline; with a detector every N > 1 frames, 'throughput' overlaps instead."""
+    """Backends loaded for throughput (streams > 1): the parallel pipeline, whatever the
+    detector's interval; 'throughput' asks for it with one stream too."""
     det = OnnxRuntimeBackend(yolox_nano, device="cpu", streams=2)
     pose = OnnxRuntimeBackend(pose256, device="cpu", streams=2)
     assert det.streams == pose.streams == 2
     assert pipeline_kind(pipeline(det, pose)) == "parallel"
-    assert pipeline_kind(pipeline(det, pose, interval=7)) == "serial"
-    assert pipeline_kind(pipeline(det, pose, interval=7), "throughput") == "overlapped"
+    assert pipeline_kind(pipeline(det, pose, interval=7)) == "parallel"
     assert pipeline_kind(pipeline(det, pose), "serial") == "serial"
+    assert pipeline_kind(pipeline(det, pose, interval=7), "overlap") == "overlapped"
+    one = OnnxRuntimeBackend(pose256, device="cpu", threads=1)
+    assert pipeline_kind(pipeline(det, one, interval=7)) == "serial"
+    assert pipeline_kind(pipeline(det, one, interval=7), "throughput") == "parallel"
 
 
 def test_runner_gives_every_item_in_order_with_the_serial_results(backends, street):
@@ -101,12 +104,14 @@ def test_runner_gives_every_item_in_order_with_the_serial_results(backends, stre
         assert_same(result, expected)
 
 
-@pytest.mark.parametrize("workers", [2, 3])
-def test_parallel_frames_give_the_serial_results_in_order(backends, street, workers):
+@pytest.mark.parametrize(("workers", "interval"), [(2, 1), (3, 1), (2, 2)])
+def test_parallel_frames_give_the_serial_results_in_order(backends, street, workers,
+                                                          interval):
     """Several frames in flight, cuts included: every item once, in order, with the serial
-    pipeline's boxes, keypoints and identities; the last ones come back from ``drain``."""
+    pipeline's boxes, keypoints and identities; the last ones come back from ``drain``. (The
+    schedule's hard cases are scripted in ``test_throughput``.)"""
     cuts = [True, False, False, True, False]
-    serial = pipeline(*backends)
+    serial = pipeline(*backends, interval)
     want = []
     for image, cut in zip(street, cuts):
         if cut:
@@ -114,20 +119,24 @@ def test_parallel_frames_give_the_serial_results_in_order(backends, street, work
         want.append(serial(image))
     det = OnnxRuntimeBackend(backends[0].path, device="cpu", streams=workers)
     pose = OnnxRuntimeBackend(backends[1].path, device="cpu", streams=workers)
-    runner: FrameRunner[int] = FrameRunner(pipeline(det, pose), "throughput")
+    runner: FrameRunner[int] = FrameRunner(pipeline(det, pose, interval), "throughput")
     assert runner.kind == "parallel"
     got = []
     for i, (image, cut) in enumerate(zip(street, cuts)):
         done = runner.push(i, image, cut)
-        assert (done is None) == (i < workers)  # the first comes back once `workers` are out
+        # the first comes back once `workers` runs of frames are held
+        assert (done is None) == (i < workers * interval)
         if done is not None:
             got.append(done)
     got += list(runner.drain())
     runner.close()
     assert [item for item, _ in got] == list(range(len(street)))
+    if interval > 1:
+        assert not all(result.detected for result in want)
     for (_, result), expected in zip(got, want):
         assert_same(result, expected)
-        assert result.timings["detector"] > 0 and result.timings["pose"] > 0
+        assert (result.timings["detector"] > 0) == result.detected
+        assert result.timings["pose"] > 0
 
 
 @pytest.mark.parametrize(("mode", "interval"), [("serial", 5), ("overlap", 5),

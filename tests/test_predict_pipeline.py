@@ -109,8 +109,8 @@ def tiny_video(tmp_path) -> Path:
 
 def test_auto_runs_video_frames_in_parallel_on_the_cpu_and_overlaps_on_tensorrt(
         monkeypatch, tmp_path, capsys, tiny_video):
-    """A video on ONNX Runtime: auto runs several frames in flight (a camera, or a detector
-    every N > 1 frames, would not). TensorRT (here the fake, on its own streams) is
+    """A video on ONNX Runtime: auto runs several frames in flight (a camera would not), with
+    a detector every N > 1 frames too. TensorRT (here the fake, on its own streams) is
     asynchronous: auto overlaps. Both write what serial writes."""
     det = make_detector_onnx(tmp_path / "det.onnx", 64, [(8, 4, 40, 60, 0.9),
                                                          (30, 10, 60, 50, 0.8)])
@@ -121,8 +121,11 @@ def test_auto_runs_video_frames_in_parallel_on_the_cpu_and_overlaps_on_tensorrt(
     assert "serial pipeline" in predict(capsys, *common, "--backend", "onnxruntime",
                                         "--pipeline", "serial", "-o", str(tmp_path / "ort1"))
     assert files(tmp_path / "ort") == files(tmp_path / "ort1")
-    assert "serial pipeline" in predict(capsys, *common, "--backend", "onnxruntime",
-                                        "--det-interval", "3", "-o", str(tmp_path / "ort3"))
+    for mode in ("auto", "serial"):
+        assert f"{'parallel' if mode == 'auto' else 'serial'} pipeline" in predict(
+            capsys, *common, "--backend", "onnxruntime", "--det-interval", "3",
+            "--pipeline", mode, "-o", str(tmp_path / f"ort3_{mode}"))
+    assert files(tmp_path / "ort3_auto") == files(tmp_path / "ort3_serial")
 
     fake_trt.install(monkeypatch)
     out = {}

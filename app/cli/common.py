@@ -143,8 +143,8 @@ def pipeline_from_args(args: argparse.Namespace, live: bool,
     features) and the models; a failure before that is its own one line.
 
     ``throughput``: the frames may run side by side (a video or folder with ``--pipeline``
-    auto or throughput): a CPU runtime is loaded with several streams when the detector runs
-    on every frame (``engines.throughput``)."""
+    auto or throughput): a CPU runtime is loaded with several streams
+    (``engines.throughput``)."""
     choose_backend(args.backend, args.device, args.precision)  # bad options: before downloads
     det_path, pose_path = resolve_models(args)
     choice = resolve_backend(args, pose_path)
@@ -153,7 +153,7 @@ def pipeline_from_args(args: argparse.Namespace, live: bool,
     pose_path = choice.pose_file or pose_path
     options = backend_options(args)
     interval = args.det_interval or (7 if live else 1)
-    if (throughput and not live and interval == 1 and not choice.on_gpu
+    if (throughput and not live and not choice.on_gpu
             and args.backend in ("onnxruntime", "openvino")):
         options["streams"] = 0
     pipeline = build_pipeline(det_path, pose_path, backend=args.backend, det_interval=interval,

@@ -93,8 +93,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "openvino:int8 onnxruntime:int8 (default: auto)")
     p.add_argument("--rtmlib-backends", nargs="+", default=list(RTMLIB_BACKENDS),
                    choices=RTMLIB_BACKENDS, help="rtmlib's runtimes (default: both)")
-    p.add_argument("--pipeline", default="auto", choices=("auto", "serial", "overlap"),
-                   help="our pipeline (default: auto, as dwpose predict)")
+    p.add_argument("--pipeline", default="auto",
+                   choices=("auto", "serial", "overlap", "throughput"),
+                   help="our pipeline (default: auto, as dwpose predict on a video: several "
+                        "frames in flight; serial or overlap for a camera's latency)")
     p.add_argument("--frames", type=int, default=150, help="frames measured per run")
     p.add_argument("--warmup", type=int, default=10, help="frames run first, not measured")
     p.add_argument("--repeats", type=int, default=2, help="interleaved runs per contender")

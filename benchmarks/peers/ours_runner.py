@@ -72,8 +72,9 @@ def main() -> None:
     options = {"device": "cpu", "threads": args.threads}
     if choice.name == "openvino":
         options["precision"] = choice.precision
-    if args.pipeline in ("auto", "throughput") and args.interval == 1:
-        options["streams"] = 0  # as dwpose predict loads them for a video
+    if args.pipeline in ("auto", "throughput") and not args.floor:
+        options["streams"] = 0  # as dwpose predict loads them for a video (the floor: one
+        # call at a time with every core, the lowest latency)
     pipeline = build_pipeline(args.det, args.pose, backend=choice.name,
                               det_interval=args.interval, **options)
     runner = FrameRunner(pipeline, args.pipeline)

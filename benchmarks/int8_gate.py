@@ -37,12 +37,12 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.precision_agreement import person_crops  # noqa: E402
 from calibration.batcher import ImageBatcher, detector_boxes  # noqa: E402
 from engines.cpu import cpu_info  # noqa: E402
 from engines.files import atomic_path, write_file  # noqa: E402
@@ -98,20 +98,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def annotated(ann: Path, img_dir: Path) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """(image, ground-truth person boxes [N, 4] xyxy) of every image with a person."""
-    data = json.loads(ann.read_text())
-    boxes: dict[int, list] = {}
-    for a in data["annotations"]:
-        if a.get("num_keypoints", 1) and a["bbox"][2] > 1 and a["bbox"][3] > 1:
-            x, y, w, h = a["bbox"]
-            boxes.setdefault(a["image_id"], []).append([x, y, x + w, y + h])
-    for info in data["images"]:
-        if info["id"] in boxes:
-            yield cv2.imread(str(img_dir / info["file_name"])), np.asarray(boxes[info["id"]],
-                                                                           np.float32)
-
-
 def calibration_batches(args: argparse.Namespace, reference: RTMPose) -> list[np.ndarray]:
     """Batches of one crop each: annotated persons, or the video's detected persons."""
     if args.video is not None:
@@ -119,14 +105,14 @@ def calibration_batches(args: argparse.Namespace, reference: RTMPose) -> list[np
         crops = list(ImageBatcher(args.video, args.pose, batch_size=1,
                                   max_images=args.calib_crops, find_boxes=finder))
     else:
-        crops = [c[None] for image, boxes in annotated(args.calib_ann, args.calib_img)
+        crops = [c[None] for image, boxes in person_crops(args.calib_ann, args.calib_img)
                  for c in reference.preprocess(image, boxes).blob]
     return crops[:args.calib_crops]
 
 
 def accuracy_frames(args: argparse.Namespace):
     """Calibration images and a box finder for them, for NNCF's accuracy control."""
-    pairs = list(annotated(args.calib_ann, args.calib_img))[:16]
+    pairs = list(person_crops(args.calib_ann, args.calib_img))[:16]
     by_id = {id(image): boxes for image, boxes in pairs}
     return [image for image, _ in pairs], lambda image: by_id[id(image)]
 
@@ -206,7 +192,7 @@ def held_out(args: argparse.Namespace) -> list[tuple[np.ndarray, np.ndarray]]:
 
         args.val_ann = generate(args.work_dir / "val", args.synthetic_val, seed=1)
         args.val_img = args.work_dir / "val" / "images"
-    return list(annotated(args.val_ann, args.val_img))
+    return list(person_crops(args.val_ann, args.val_img))
 
 
 def compare(reference: RTMPose, candidate: RTMPose,

@@ -240,10 +240,11 @@ def pipeline_kind(pipeline: WholeBody, mode: str = "auto") -> str:
     ``FILE_PIPELINE_MODES``) runs ``pipeline``.
 
     ``auto`` runs frames in parallel when the backends were loaded for throughput (several
-    streams: ``dwpose predict`` on a video or folder). Otherwise it overlaps when both backends are ``asynchronous`` (TensorRT, torch on CUDA,
-    OpenVINO): their CUDA streams, or OpenVINO's own threads, run the models while the host
-    decodes, crops and draws (OpenVINO on 2 cores, a detector every frame: 1.2-1.5x the serial
-    FPS, docs/performance.md). ONNX Runtime and torch on the CPU have no asynchronous submit:
+    streams: ``dwpose predict`` on a video or folder). Otherwise it overlaps when both
+    backends are ``asynchronous`` (TensorRT, torch on CUDA, OpenVINO): their CUDA streams,
+    or OpenVINO's own threads, run the models while the host decodes, crops and draws
+    (OpenVINO on 2 cores, a detector every frame: 1.2-1.5x the serial FPS,
+    docs/performance.md). ONNX Runtime and torch on the CPU have no asynchronous submit:
     there ``auto`` stays serial (results a frame sooner); ``overlap`` still asks for it.
     ``throughput`` asks for the parallel pipeline.
     """

@@ -25,6 +25,7 @@ from engines.models import load_model
 from engines.overlap import FrameRunner
 from engines.pipeline import build_pipeline
 from tests.conftest import need
+from tests.images import noise_images
 from tests.onnx_models import (
     make_detector_onnx,
     make_end2end_onnx,
@@ -219,11 +220,7 @@ def quantized(folder) -> tuple[Path, Path]:
     calibrated on random images, saved as ``<model>.int8.onnx`` beside it."""
     from engines.quantize import quantize
 
-    images = folder / "calib"
-    images.mkdir()
-    rng = np.random.default_rng(3)
-    for i in range(4):
-        cv2.imwrite(str(images / f"f{i}.png"), rng.integers(0, 255, (64, 48, 3), np.uint8))
+    images = noise_images(folder / "calib", 4, seed=3)
     fp32 = make_pose_onnx(folder / "q.onnx", (48, 64))
     int8 = quantize(fp32, folder / "q.int8.onnx", ImageBatcher(images, fp32, batch_size=2))
     return fp32, int8

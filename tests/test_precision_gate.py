@@ -7,7 +7,6 @@ import importlib.util
 import json
 from dataclasses import replace
 
-import cv2
 import numpy as np
 import pytest
 
@@ -32,6 +31,7 @@ from engines.precision_gate import (
     verdict_path,
 )
 from engines.skeleton import PARTS, SIGMAS
+from tests.images import noise_images
 from tests.onnx_models import make_detector_onnx, make_pose_onnx
 
 HAVE_OPENVINO = importlib.util.find_spec("openvino") is not None
@@ -68,11 +68,7 @@ def backend(pose):
 @pytest.fixture(scope="module")
 def frames(tmp_path_factory):
     """6 random 64x48 images (the pose input size)."""
-    folder = tmp_path_factory.mktemp("frames")
-    rng = np.random.default_rng(5)
-    for i in range(6):
-        cv2.imwrite(str(folder / f"f{i}.png"), rng.integers(0, 255, (64, 48, 3), np.uint8))
-    return folder
+    return noise_images(tmp_path_factory.mktemp("frames"), 6, seed=5)
 
 
 def _images(n: int = 3) -> list[np.ndarray]:

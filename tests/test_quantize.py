@@ -26,6 +26,7 @@ from engines.quantize import (
     quantize_nncf,
     speed,
 )
+from tests.images import noise_images
 from tests.onnx_models import make_detector_onnx, make_pose_onnx
 
 POSE_SIZE = (48, 64)  # (w, h)
@@ -37,11 +38,7 @@ needs_nncf = pytest.mark.skipif(
 @pytest.fixture(scope="module")
 def frames(tmp_path_factory):
     """8 random 64x48 images (the pose input size, so a whole-image box crops 1:1)."""
-    folder = tmp_path_factory.mktemp("frames")
-    rng = np.random.default_rng(3)
-    for i in range(8):
-        cv2.imwrite(str(folder / f"f{i}.png"), rng.integers(0, 255, (64, 48, 3), np.uint8))
-    return folder
+    return noise_images(tmp_path_factory.mktemp("frames"), 8, seed=3)
 
 
 @pytest.fixture(scope="module")

@@ -26,6 +26,7 @@ from app.cli import main
 from engines import files
 from engines.errors import DwposeError
 from engines.files import temp_path
+from tests.images import noise_images
 from tests.onnx_models import make_detector_onnx, make_pose_onnx
 from tests.platforms import windows_file_rules
 
@@ -54,11 +55,7 @@ def inputs(tmp_path_factory) -> dict[str, Path]:
     for i in range(5):
         writer.write(np.full((120, 160, 3), 40 * i, np.uint8))
     writer.release()
-    frames = d / "frames"
-    frames.mkdir()
-    rng = np.random.default_rng(1)
-    for i in range(6):
-        cv2.imwrite(str(frames / f"f{i}.png"), rng.integers(0, 255, (64, 48, 3), np.uint8))
+    frames = noise_images(d / "frames", 6, seed=1)
     return {"video": video, "frames": frames,
             "det": make_detector_onnx(d / "det.onnx", 416, [(40, 10, 120, 110, 0.9)]),
             "pose": make_pose_onnx(d / "pose.onnx", (192, 256)),

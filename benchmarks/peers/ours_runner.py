@@ -72,9 +72,10 @@ def main() -> None:
     options = {"device": "cpu", "threads": args.threads}
     if choice.name == "openvino":
         options["precision"] = choice.precision
+    # streams as dwpose predict loads them for a video; the floor stays one call at a time
+    # with every core (the lowest latency)
     if args.pipeline in ("auto", "throughput") and not args.floor:
-        options["streams"] = 0  # as dwpose predict loads them for a video (the floor: one
-        # call at a time with every core, the lowest latency)
+        options["streams"] = 0
     pipeline = build_pipeline(args.det, args.pose, backend=choice.name,
                               det_interval=args.interval, **options)
     runner = FrameRunner(pipeline, args.pipeline)
